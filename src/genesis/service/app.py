@@ -1,0 +1,81 @@
+"""The Quart app factory of the chat service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Quart
+from quart_schema import Info, OpenAPIProvider, QuartSchema
+
+from genesis import __version__
+from genesis.service.errors import register_error_handlers
+from genesis.service.faults import FaultInjector
+from genesis.service.providers import Provider, build_provider
+from genesis.service.readiness import Readiness
+from genesis.service.routes.chat import api
+from genesis.service.routes.health import health
+from genesis.service.settings import Settings, load_settings
+from genesis.service.state import ServiceState
+
+_STREAM_PATH = "/v1/chat/completions"
+
+
+class _GenesisOpenAPI(OpenAPIProvider):
+    """quart-schema's document, plus the SSE media type of streaming completions."""
+
+    def schema(self) -> dict[str, Any]:
+        document = super().schema()
+        ok = document["paths"][_STREAM_PATH]["post"]["responses"][200]
+        ok["content"]["text/event-stream"] = {
+            "schema": {
+                "type": "string",
+                "description": "`data: <chat.completion.chunk JSON>` events, ending with "
+                "`data: [DONE]`",
+            }
+        }
+        return document
+
+
+def create_app(settings: Settings | None = None, *, provider: Provider | None = None) -> Quart:
+    """Build the chat service; `settings` default to the environment (`GENESIS_*`)."""
+    settings = settings or load_settings()
+    app = Quart("genesis.service")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # Quart's default would let an unreadable request hold a worker for a minute.
+        BODY_TIMEOUT=30,
+        PROVIDE_AUTOMATIC_OPTIONS=True,
+    )
+    QuartSchema(
+        app,
+        info=Info(title="genesis chat service", version=__version__),
+        openapi_provider_class=_GenesisOpenAPI,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    register_error_handlers(app)
+    app.register_blueprint(api)
+    app.register_blueprint(health)
+
+    state = ServiceState(
+        settings=settings,
+        provider=provider or build_provider(settings),
+        readiness=Readiness(),
+        faults=FaultInjector(settings.fault_error_rate, settings.fault_latency_ms)
+        if settings.faults_enabled
+        else None,
+    )
+    if settings.readiness_checks_upstream:
+        state.readiness.add_check("upstream", state.provider.check)
+    state.attach(app)
+
+    @app.before_serving
+    async def _started() -> None:
+        state.readiness.mark_ready()
+
+    @app.after_serving
+    async def _stopping() -> None:
+        state.readiness.begin_drain()
+        await state.provider.aclose()
+
+    return app

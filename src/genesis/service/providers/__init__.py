@@ -1,0 +1,16 @@
+"""Model providers behind one small interface (`Provider`)."""
+
+from __future__ import annotations
+
+from genesis.service.providers.base import Provider
+from genesis.service.providers.offline import OfflineProvider
+from genesis.service.providers.openai import OpenAIProvider
+from genesis.service.settings import Settings
+
+__all__ = ["OfflineProvider", "OpenAIProvider", "Provider", "build_provider"]
+
+
+def build_provider(settings: Settings) -> Provider:
+    if settings.provider == "openai":
+        return OpenAIProvider(settings)
+    return OfflineProvider(settings.served_model)

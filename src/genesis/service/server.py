@@ -1,0 +1,166 @@
+"""Run the chat service under Hypercorn: one process, or a supervisor with N workers.
+
+Why not `hypercorn.run.run`: genesis needs its own shutdown sequence in every worker
+(report not-ready, keep serving for `drain_seconds`, then stop accepting and give
+in-flight requests `grace_seconds`), and later a supervisor-owned metrics endpoint.
+Workers share the listening sockets the supervisor created, as Hypercorn's own do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+import sys
+import time
+from multiprocessing.synchronize import Event as EventType
+from typing import TextIO
+
+import structlog
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
+
+from genesis.observability.logs import configure_logging
+from genesis.service.app import create_app
+from genesis.service.settings import Settings
+from genesis.service.state import service_state
+
+log = structlog.get_logger("genesis.server")
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.workers = settings.workers
+    config.graceful_timeout = settings.grace_seconds
+    config.accesslog = None
+    # Hypercorn's own "Running on..." lines would duplicate genesis' start-up line.
+    config.loglevel = "WARNING"
+    return config
+
+
+def public_url(settings: Settings) -> str:
+    host = settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    if host in ("0.0.0.0", "[::]"):  # noqa: S104 - formatting, not binding
+        host = "127.0.0.1"
+    return f"http://{host}:{settings.port}"
+
+
+async def _serve(
+    settings: Settings, config: Config, sockets: Sockets, shared: EventType | None
+) -> None:
+    app = create_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # A worker also stops on its own SIGTERM (a process-group kill), not only on the event.
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if shared is None:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    async def watch_supervisor() -> None:
+        assert shared is not None
+        # A multiprocessing Event cannot be awaited; waiting for it in a thread would
+        # keep asyncio.run from returning when the worker stops for another reason.
+        while not shared.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        stop.set()
+
+    watcher = loop.create_task(watch_supervisor()) if shared is not None else None
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        service_state(app).readiness.begin_drain()
+        log.info(
+            "draining", drain_seconds=settings.drain_seconds, grace_seconds=settings.grace_seconds
+        )
+        await asyncio.sleep(settings.drain_seconds)
+
+    try:
+        await worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, "asgi"),
+            config,
+            sockets=sockets,
+            shutdown_trigger=shutdown_trigger,
+        )
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+    log.info("stopped")
+
+
+def _worker(settings: Settings, config: Config, sockets: Sockets, shared: EventType | None) -> None:
+    if shared is not None:
+        # Ctrl-C reaches the whole process group; the supervisor decides for everyone.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(_serve(settings, config, sockets, shared))
+
+
+def _supervise(settings: Settings, config: Config, sockets: Sockets) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    shared = ctx.Event()
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, lambda _signum, _frame: shared.set())
+
+    workers = [
+        ctx.Process(target=_worker, args=(settings, config, sockets, shared))
+        for _ in range(settings.workers)
+    ]
+    for process in workers:
+        process.start()
+
+    exit_code = 0
+    stop_deadline: float | None = None
+    while any(process.is_alive() for process in workers):
+        crashed = [p for p in workers if p.exitcode not in (None, 0)]
+        if crashed and not shared.is_set():
+            # A worker that dies on its own takes the service down: restarting is the
+            # orchestrator's call (a pod restart), not a silent respawn in here.
+            log.error("worker died", pid=crashed[0].pid, exit_code=crashed[0].exitcode)
+            exit_code = 1
+            shared.set()
+        if shared.is_set() and stop_deadline is None:
+            stop_deadline = time.monotonic() + settings.drain_seconds + settings.grace_seconds + 5
+        if stop_deadline is not None and time.monotonic() > stop_deadline:
+            for process in workers:
+                if process.is_alive():
+                    log.error("worker did not stop in time; killing it", pid=process.pid)
+                    process.kill()
+                    exit_code = 1
+        time.sleep(0.1)
+    for process in workers:
+        process.join()
+    return exit_code
+
+
+def run_server(settings: Settings, out: TextIO = sys.stdout) -> int:
+    """Serve until SIGTERM/SIGINT; returns the process exit code."""
+    configure_logging(settings.log_level, settings.log_format)
+    config = hypercorn_config(settings)
+    sockets = config.create_sockets()
+    print(
+        f"genesis serving on {public_url(settings)} "
+        f"(provider={settings.provider}, model={settings.served_model}, "
+        f"workers={settings.workers}, env={settings.env})",
+        file=out,
+        flush=True,
+    )
+    if settings.faults_enabled:
+        log.warning(
+            "fault injection is on",
+            fault_error_rate=settings.fault_error_rate,
+            fault_latency_ms=settings.fault_latency_ms,
+        )
+    try:
+        if settings.workers == 1:
+            _worker(settings, config, sockets, None)
+            return 0
+        return _supervise(settings, config, sockets)
+    finally:
+        for sock in sockets.insecure_sockets:
+            sock.close()

@@ -1,0 +1,70 @@
+"""Run the real `genesis serve` as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.processes import ManagedProcess, free_port, http_ok
+
+
+class GenesisServer(ManagedProcess):
+    """`python -m genesis serve` with `GENESIS_*` settings; `.url` is its base URL."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        settings: Mapping[str, str] | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        name: str = "genesis",
+    ) -> None:
+        self.port = free_port()
+        env = {
+            "GENESIS_PORT": str(self.port),
+            "GENESIS_LOG_FORMAT": "json",
+            # Tests must not pick up a developer's .env files.
+            **dict(settings or {}),
+        }
+        super().__init__(
+            name,
+            [sys.executable, "-m", "genesis", "serve", *args],
+            log_dir=log_dir,
+            env=env,
+            cwd=log_dir,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}/readyz")
+
+
+GenesisFactory = Callable[..., GenesisServer]
+
+
+@contextmanager
+def genesis_servers(log_dir: Path) -> Iterator[GenesisFactory]:
+    """A factory that starts ready servers and stops every one of them afterwards."""
+    started: list[GenesisServer] = []
+
+    def start(
+        settings: Mapping[str, str] | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        wait: bool = True,
+        timeout: float = 30.0,
+    ) -> GenesisServer:
+        server = GenesisServer(log_dir, settings, args=args, name=f"genesis-{len(started)}")
+        started.append(server)
+        server.start()
+        if wait:
+            server.wait_ready(server.ready, timeout=timeout)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop(grace=15)
