@@ -14,23 +14,54 @@ from genesis.service.providers import Provider, build_provider
 from genesis.service.readiness import Readiness
 from genesis.service.routes.chat import api
 from genesis.service.routes.health import health
+from genesis.service.schemas import ChatCompletionChunk, ErrorResponse
 from genesis.service.settings import Settings, load_settings
-from genesis.service.state import ServiceState
+from genesis.service.state import ServiceState, service_state
 
 _STREAM_PATH = "/v1/chat/completions"
+_REF = "#/components/schemas/{model}"
 
 
 class _GenesisOpenAPI(OpenAPIProvider):
-    """quart-schema's document, plus the SSE media type of streaming completions."""
+    """quart-schema's document, plus the SSE media type of streaming completions and the
+    models this instance serves (they are configuration, so the document says them live)."""
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
-        ok = document["paths"][_STREAM_PATH]["post"]["responses"][200]
+        operation = document["paths"][_STREAM_PATH]["post"]
+        operation["requestBody"]["required"] = True
+        request_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        request_schema["properties"]["model"]["enum"] = service_state().provider.models()
+        ok = operation["responses"][200]
+        components = document["components"]["schemas"]
+        for model in (ChatCompletionChunk, ErrorResponse):
+            model_schema = model.model_json_schema(ref_template=_REF)
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        # Before OpenAPI 3.2, an event stream's `schema` describes one event.
         ok["content"]["text/event-stream"] = {
             "schema": {
-                "type": "string",
-                "description": "`data: <chat.completion.chunk JSON>` events, ending with "
-                "`data: [DONE]`",
+                "type": "object",
+                "description": "One Server-Sent Event: a chat.completion.chunk as JSON, an "
+                "error in OpenAI's shape, or the closing `[DONE]`.",
+                "required": ["data"],
+                "properties": {
+                    "data": {
+                        "type": "string",
+                        "anyOf": [
+                            {"const": "[DONE]"},
+                            {
+                                "contentMediaType": "application/json",
+                                "contentSchema": {
+                                    "anyOf": [
+                                        {"$ref": _REF.format(model="ChatCompletionChunk")},
+                                        {"$ref": _REF.format(model="ErrorResponse")},
+                                    ]
+                                },
+                            },
+                        ],
+                    }
+                },
             }
         }
         return document

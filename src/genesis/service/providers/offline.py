@@ -105,7 +105,9 @@ class OfflineProvider:
             system_fingerprint="genesis-offline",
         )
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncGenerator[ChatCompletionChunk, None]:
+    async def stream(
+        self, request: ChatCompletionRequest
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
         text, finish = compose_reply(request)
         completion_id = self._completion_id(request)
         created = int(time.time())

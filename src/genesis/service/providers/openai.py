@@ -107,7 +107,9 @@ class OpenAIProvider:
             raise map_upstream_error(error, self._secrets) from error
         return ChatCompletion.model_validate(result.model_dump(exclude_unset=True))
 
-    async def stream(self, request: ChatCompletionRequest) -> AsyncGenerator[ChatCompletionChunk, None]:
+    async def stream(
+        self, request: ChatCompletionRequest
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
         params: dict[str, Any] = request.upstream_params()
         if request.wants_usage_in_stream:
             params["stream_options"] = {"include_usage": True}
