@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from genesis.service.providers.base import Provider
 from genesis.service.providers.offline import OfflineProvider
-from genesis.service.providers.openai import OpenAIProvider
 from genesis.service.settings import Settings
 
-__all__ = ["OfflineProvider", "OpenAIProvider", "Provider", "build_provider"]
+__all__ = ["OfflineProvider", "Provider", "build_provider"]
 
 
 def build_provider(settings: Settings) -> Provider:
     if settings.provider == "openai":
+        # The SDK takes seconds to import; the embedded default never pays for it.
+        from genesis.service.providers.openai import OpenAIProvider
+
         return OpenAIProvider(settings)
     return OfflineProvider(settings.served_model)
