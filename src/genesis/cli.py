@@ -29,7 +29,7 @@ def _settings_error(error: ValidationError) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from genesis.service.server import run_server
+    from genesis.service.server import ListenError, run_server
     from genesis.service.settings import load_settings
 
     overrides: dict[str, Any] = {
@@ -44,11 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return run_server(settings)
-    except OSError as error:
-        print(
-            f"genesis serve: cannot listen on {settings.host}:{settings.port}: {error.strerror}",
-            file=sys.stderr,
-        )
+    except ListenError as error:
+        print(f"genesis serve: {error}", file=sys.stderr)
         return 1
 
 

@@ -22,8 +22,10 @@ class GenesisServer(ManagedProcess):
         name: str = "genesis",
     ) -> None:
         self.port = free_port()
+        self.metrics_port = free_port()
         env = {
             "GENESIS_PORT": str(self.port),
+            "GENESIS_METRICS_PORT": str(self.metrics_port),
             "GENESIS_LOG_FORMAT": "json",
             # Tests must not pick up a developer's .env files.
             **dict(settings or {}),
@@ -36,6 +38,7 @@ class GenesisServer(ManagedProcess):
             cwd=log_dir,
         )
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def ready(self) -> bool:
         return http_ok(f"{self.url}/readyz")

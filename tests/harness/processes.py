@@ -44,7 +44,8 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
     """True when GET `url` answers 2xx."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
     except (urllib.error.URLError, OSError, TimeoutError):
         return False
 

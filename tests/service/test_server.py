@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -196,7 +197,18 @@ def test_port_in_use_is_a_clear_error(genesis_server: GenesisFactory, tmp_path: 
         check=False,
     )
     assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{busy.port}" in result.stderr
+    assert f"cannot listen on 127.0.0.1:{busy.port} (API)" in result.stderr
+    metrics_busy = subprocess.run(
+        [sys.executable, "-m", "genesis", "serve", "--port", str(free_port())],
+        env={**os.environ, "GENESIS_METRICS_PORT": str(busy.metrics_port)},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert metrics_busy.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{busy.metrics_port} (metrics)" in metrics_busy.stderr
 
 
 def test_cli_usage(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from quart import Quart
 from quart_schema import Info, OpenAPIProvider, QuartSchema
 
 from genesis import __version__
+from genesis.observability import Metrics
 from genesis.service.errors import register_error_handlers
 from genesis.service.faults import FaultInjector
 from genesis.service.providers import Provider, build_provider
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
         faults=FaultInjector(settings.fault_error_rate, settings.fault_latency_ms)
         if settings.faults_enabled
         else None,
+        metrics=Metrics(app, track=settings.track, version=__version__, revision=settings.revision),
     )
     if settings.readiness_checks_upstream:
         state.readiness.add_check("upstream", state.provider.check)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import shutil
 import signal
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.synchronize import Event as EventType
 from typing import TextIO
 
@@ -21,6 +25,12 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
+from genesis.observability import (
+    MetricsServer,
+    mark_worker_dead,
+    prepare_multiprocess_dir,
+    start_metrics_server,
+)
 from genesis.observability.logs import configure_logging
 from genesis.service.app import create_app
 from genesis.service.settings import Settings
@@ -29,6 +39,13 @@ from genesis.service.state import service_state
 log = structlog.get_logger("genesis.server")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class ListenError(Exception):
+    """An address genesis was told to listen on cannot be bound."""
+
+    def __init__(self, what: str, host: str, port: int, error: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({what}): {error.strerror or error}")
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -116,7 +133,13 @@ def _supervise(settings: Settings, config: Config, sockets: Sockets) -> int:
 
     exit_code = 0
     stop_deadline: float | None = None
+    marked: set[int] = set()
     while any(process.is_alive() for process in workers):
+        for process in workers:
+            if process.exitcode is not None and process.pid and process.pid not in marked:
+                # Its live gauges (in-flight requests) must stop counting in the merged view.
+                mark_worker_dead(process.pid)
+                marked.add(process.pid)
         crashed = [p for p in workers if p.exitcode not in (None, 0)]
         if crashed and not shared.is_set():
             # A worker that dies on its own takes the service down: restarting is the
@@ -138,29 +161,66 @@ def _supervise(settings: Settings, config: Config, sockets: Sockets) -> int:
     return exit_code
 
 
+@contextmanager
+def _metrics_endpoint(settings: Settings) -> Iterator[MetricsServer | None]:
+    """/metrics on its own port, served by this (the supervisor's) process.
+
+    With several workers, prometheus-client's multiprocess mode merges the samples every
+    worker writes to a per-run directory; the directory must exist, empty, before any worker
+    imports prometheus-client, so it is made here, first.
+    """
+    if not settings.metrics_port:
+        yield None
+        return
+    run_dir = None
+    if settings.workers > 1:
+        run_dir = tempfile.mkdtemp(prefix="genesis-metrics-")
+        prepare_multiprocess_dir(run_dir)
+    try:
+        server = start_metrics_server(settings.metrics_host, settings.metrics_port)
+    except OSError as error:
+        raise ListenError("metrics", settings.metrics_host, settings.metrics_port, error) from error
+    try:
+        yield server
+    finally:
+        server.close()
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def run_server(settings: Settings, out: TextIO = sys.stdout) -> int:
     """Serve until SIGTERM/SIGINT; returns the process exit code."""
     configure_logging(settings.log_level, settings.log_format)
     config = hypercorn_config(settings)
-    sockets = config.create_sockets()
-    print(
-        f"genesis serving on {public_url(settings)} "
-        f"(provider={settings.provider}, model={settings.served_model}, "
-        f"workers={settings.workers}, env={settings.env})",
-        file=out,
-        flush=True,
-    )
+    try:
+        sockets = config.create_sockets()
+    except OSError as error:
+        raise ListenError("API", settings.host, settings.port, error) from error
+    try:
+        with _metrics_endpoint(settings) as metrics:
+            print(
+                f"genesis serving on {public_url(settings)} "
+                f"(provider={settings.provider}, model={settings.served_model}, "
+                f"workers={settings.workers}, env={settings.env}"
+                + (f", metrics={metrics.url}" if metrics else ", metrics off")
+                + ")",
+                file=out,
+                flush=True,
+            )
+            return _serve_until_stopped(settings, config, sockets)
+    finally:
+        for sock in sockets.insecure_sockets:
+            sock.close()
+
+
+def _serve_until_stopped(settings: Settings, config: Config, sockets: Sockets) -> int:
     if settings.faults_enabled:
         log.warning(
             "fault injection is on",
             fault_error_rate=settings.fault_error_rate,
             fault_latency_ms=settings.fault_latency_ms,
         )
-    try:
-        if settings.workers == 1:
-            _worker(settings, config, sockets, None)
-            return 0
-        return _supervise(settings, config, sockets)
-    finally:
-        for sock in sockets.insecure_sockets:
-            sock.close()
+    if settings.workers == 1:
+        _worker(settings, config, sockets, None)
+        return 0
+    return _supervise(settings, config, sockets)

@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     track: Track = Field(
         "stable", description="Deployment track of this instance: stable, canary, blue or green."
     )
+    revision: str = Field(
+        "unknown",
+        pattern=r"^[\w.+\-]{1,128}$",
+        description="Source revision (e.g. the git SHA) reported in `genesis_build_info`.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address of the `/metrics` endpoint; it has its own port so it is never "
+        "public by accident.",
+    )
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Port of the `/metrics` endpoint; 0 turns it off."
+    )
     grace_seconds: float = Field(
         30.0, ge=0, description="On SIGTERM, how long in-flight requests may take to finish."
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from quart import Quart, current_app
 
+from genesis.observability import Metrics
 from genesis.service.faults import FaultInjector
 from genesis.service.providers import Provider
 from genesis.service.readiness import Readiness
@@ -21,6 +22,7 @@ class ServiceState:
     provider: Provider
     readiness: Readiness
     faults: FaultInjector | None
+    metrics: Metrics
     started_at: int = field(default_factory=lambda: int(time.time()))
 
     def attach(self, app: Quart) -> None:
