@@ -1,0 +1,1 @@
+"""Judge benchmark: false-positive rate and detection power over synthetic metric series."""
