@@ -68,3 +68,18 @@ def ci(session: nox.Session) -> None:
     _install(session)
     _lint(session)
     _tests(session)
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """The local test Kubernetes cluster: `nox -s cluster -- build|up|status|down`.
+
+    `up` builds the binaries when the cache is cold, starts a cluster that outlives the
+    command and prints `KUBECONFIG=<path>` last; the test fixtures reuse it until `down`.
+    """
+    if not session.posargs or session.posargs[0] not in {"build", "up", "status", "down"}:
+        session.error("usage: nox -s cluster -- build|up|status|down [--run-dir DIR]")
+    # The harness shares tests/harness/processes.py with the suite, which imports pytest.
+    session.install("pyyaml>=6", "pytest>=8")
+    session.chdir("tests")
+    session.run("python", "-m", "harness.kube", *session.posargs)

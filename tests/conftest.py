@@ -10,7 +10,7 @@ import pytest
 
 from harness.genesis import GenesisFactory, genesis_servers
 
-pytest_plugins = ["harness.plugin"]
+pytest_plugins = ["harness.plugin", "harness.kube.fixtures"]
 
 
 @pytest.fixture
@@ -18,6 +18,12 @@ def genesis_server(tmp_path: Path) -> Iterator[GenesisFactory]:
     """Start real `genesis serve` processes: `genesis_server({"GENESIS_TRACK": "canary"})`."""
     with genesis_servers(tmp_path) as start:
         yield start
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The Kubernetes cluster is session-scoped and busy; start it last, so the other
+    # integration tests do not share two cores with it.
+    items.sort(key=lambda item: item.get_closest_marker("kube") is not None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
