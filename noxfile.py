@@ -2,9 +2,16 @@
 
 genesis is always installed from this checkout: the name `genesis` on the public index
 belongs to an unrelated project, so nothing here asks an index for it.
+
+The chat UI in web/ is part of the sessions: ESLint, Prettier and tsc in `lint`; Jest and the
+Vite build (which the browser tests serve) in `tests`; any wheel build (`python -m build`)
+runs the Vite build through hatch_build.py. Node.js 20 and npm must be on PATH; `npm ci`
+runs only when node_modules is missing or older than the lockfile.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -15,6 +22,7 @@ nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 # The checkout plus its extras; every other requirement comes from the index.
 PROJECT = ".[gate,dev]"
+WEB = Path(__file__).resolve().parent / "web"
 
 
 def _install(session: nox.Session) -> None:
@@ -29,14 +37,44 @@ def _install(session: nox.Session) -> None:
     )
 
 
+def _npm(session: nox.Session, *args: str) -> None:
+    with session.chdir(WEB):
+        session.run("npm", *args, external=True)
+
+
+def _web_install(session: nox.Session) -> None:
+    # npm writes node_modules/.package-lock.json on every install; when it is older than the
+    # lockfile, the installed tree may differ from the locked one (hatch_build.py does the same).
+    installed = WEB / "node_modules" / ".package-lock.json"
+    lock = WEB / "package-lock.json"
+    if installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        session.log("web/node_modules matches package-lock.json; skipping npm ci")
+        return
+    _npm(session, "ci", "--no-audit", "--no-fund")
+
+
+def _web_build(session: nox.Session) -> None:
+    """Vite builds web/ into src/genesis/service/web_dist, where `genesis serve` finds it."""
+    _web_install(session)
+    _npm(session, "run", "build")
+
+
 def _lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("yamllint", "--strict", ".")
+    _web_install(session)
+    _npm(session, "run", "lint")
+    _npm(session, "run", "format:check")
+    _npm(session, "run", "typecheck")
 
 
 def _tests(session: nox.Session) -> None:
+    # Jest (jsdom, React Testing Library) with coverage, then the build the browser tests use.
+    _web_install(session)
+    _npm(session, "test", "--", "--ci")
+    _npm(session, "run", "build")
     # pytest-cov combines the data that subprocesses (genesis serve, its workers) wrote.
     session.run(
         "pytest",
@@ -50,14 +88,15 @@ def _tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (check and format), mypy --strict, yamllint."""
+    """ruff (check and format), mypy --strict, yamllint; ESLint, Prettier and tsc for web/."""
     _install(session)
     _lint(session)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole suite on real servers, with branch coverage >= 90% and junit XML."""
+    """Jest for web/, then the whole suite on real servers (headless Chromium included),
+    with branch coverage >= 90% and junit XML."""
     _install(session)
     _tests(session)
 

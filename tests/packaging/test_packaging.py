@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import venv
+from http.client import HTTPResponse
 from importlib.metadata import entry_points, metadata
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 
@@ -85,7 +88,12 @@ def test_wheel_in_a_fresh_virtualenv(tmp_path: Path) -> None:
         assert path.is_relative_to(site), f"{name} resolved outside the installed wheel: {path}"
         assert (path / marker).exists(), f"{name} lacks {marker} in the wheel"
 
-    # The console script of the installed wheel serves the embedded default.
+    # The wheel carries the Vite build of web/ (hatch_build.py), inside the package.
+    web_dist = Path(found["file"]).parent / "service" / "web_dist"
+    assert (web_dist / "index.html").is_file(), "the wheel lacks the chat UI"
+    assert list((web_dist / "assets").glob("index-*.js")), "the wheel lacks the UI's script"
+
+    # The console script of the installed wheel serves the embedded default, and the page.
     port = free_port()
     server = ManagedProcess(
         "wheel-genesis",
@@ -95,3 +103,18 @@ def test_wheel_in_a_fresh_virtualenv(tmp_path: Path) -> None:
     )
     with server.start():
         server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60)
+        page = fetch(f"http://127.0.0.1:{port}/")
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        html = page.read().decode()
+        assert '<div id="root"></div>' in html
+        script = re.search(r'<script type="module" crossorigin src="(/assets/[^"]+\.js)"', html)
+        assert script, html
+        bundle = fetch(f"http://127.0.0.1:{port}{script[1]}")
+        assert bundle.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        assert b"genesis chat" in bundle.read()
+
+
+def fetch(url: str) -> HTTPResponse:
+    response: HTTPResponse = urlopen(url, timeout=10)
+    assert response.status == 200, url
+    return response

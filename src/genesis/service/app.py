@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from quart import Quart
@@ -15,6 +16,7 @@ from genesis.service.providers import Provider, build_provider
 from genesis.service.readiness import Readiness
 from genesis.service.routes.chat import api
 from genesis.service.routes.health import health
+from genesis.service.routes.web import WEB_DIST, web_blueprint
 from genesis.service.schemas import ChatCompletionChunk, ErrorResponse
 from genesis.service.settings import Settings, load_settings
 from genesis.service.state import ServiceState, service_state
@@ -68,8 +70,16 @@ class _GenesisOpenAPI(OpenAPIProvider):
         return document
 
 
-def create_app(settings: Settings | None = None, *, provider: Provider | None = None) -> Quart:
-    """Build the chat service; `settings` default to the environment (`GENESIS_*`)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    provider: Provider | None = None,
+    web_dist: Path = WEB_DIST,
+) -> Quart:
+    """Build the chat service; `settings` default to the environment (`GENESIS_*`).
+
+    `web_dist` holds the built chat page served at `/` (the Vite build of web/).
+    """
     settings = settings or load_settings()
     app = Quart("genesis.service")
     app.config.update(
@@ -88,6 +98,7 @@ def create_app(settings: Settings | None = None, *, provider: Provider | None = 
     register_error_handlers(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
+    app.register_blueprint(web_blueprint(web_dist))
 
     state = ServiceState(
         settings=settings,
