@@ -20,9 +20,12 @@ class GenesisServer(ManagedProcess):
         *,
         args: tuple[str, ...] = (),
         name: str = "genesis",
+        port: int | None = None,
+        metrics_port: int | None = None,
     ) -> None:
-        self.port = free_port()
-        self.metrics_port = free_port()
+        # Fixed ports let a test restart "the same instance" (a rollback) under one scrape target.
+        self.port = port or free_port()
+        self.metrics_port = metrics_port or free_port()
         env = {
             "GENESIS_PORT": str(self.port),
             "GENESIS_METRICS_PORT": str(self.metrics_port),
@@ -58,8 +61,17 @@ def genesis_servers(log_dir: Path) -> Iterator[GenesisFactory]:
         args: tuple[str, ...] = (),
         wait: bool = True,
         timeout: float = 30.0,
+        port: int | None = None,
+        metrics_port: int | None = None,
     ) -> GenesisServer:
-        server = GenesisServer(log_dir, settings, args=args, name=f"genesis-{len(started)}")
+        server = GenesisServer(
+            log_dir,
+            settings,
+            args=args,
+            name=f"genesis-{len(started)}",
+            port=port,
+            metrics_port=metrics_port,
+        )
         started.append(server)
         server.start()
         if wait:

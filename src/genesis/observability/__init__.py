@@ -18,7 +18,7 @@ from genesis.observability._extension import TRACKS, Metrics
 from genesis.observability._genai import GenAIMetrics, GenAIOperation
 from genesis.observability._http import UNMATCHED_ROUTE
 from genesis.observability._service import CircuitState, JobOutcome, ServiceMetrics
-from genesis.observability.assets import monitoring_dir
+from genesis.observability.assets import compose_file, monitoring_dir
 
 __all__ = [
     "TRACKS",
@@ -30,6 +30,7 @@ __all__ = [
     "Metrics",
     "MetricsServer",
     "ServiceMetrics",
+    "compose_file",
     "mark_worker_dead",
     "monitoring_dir",
     "prepare_multiprocess_dir",

@@ -11,3 +11,9 @@ def monitoring_dir() -> Path:
     """Folder with prometheus/, alertmanager/ and dashboards/ (scrape config, rules, alerts,
     rule tests, Alertmanager config and templates, Grafana dashboards)."""
     return asset_path("monitoring")
+
+
+def compose_file() -> Path:
+    """The compose file of the monitoring stack (Prometheus, Alertmanager, Grafana), which
+    mounts the other monitoring assets from their places next to it."""
+    return monitoring_dir() / "compose" / "compose.yaml"

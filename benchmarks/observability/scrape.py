@@ -1,0 +1,167 @@
+"""How long a /metrics scrape takes with about N series, over HTTP from the real endpoint.
+
+Series are real genesis instruments (`http_requests_total` and the `http_request_duration_seconds`
+histogram, one route after another) filled until the exposition holds N sample lines, i.e. N
+series once Prometheus ingests it. Each measurement runs in a fresh child process, because
+prometheus-client picks single- or multi-process mode once, at import.
+
+`python -m benchmarks.observability.scrape single|multi SERIES ROUNDS` prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATUSES = ("200", "404", "500")
+
+
+def fill(routes: range) -> None:
+    """Series for `routes` in this process's default registry, the way requests would add them."""
+    from genesis.observability import Metrics
+
+    instruments = Metrics(track="stable", version="1.0.0", revision="bench").instruments
+    for n in routes:
+        route = f"/v1/bench/route-{n}"
+        for status in STATUSES:
+            instruments.http_requests.labels(
+                method="GET", route=route, status=status, track="stable"
+            ).inc()
+        instruments.http_duration.labels(method="GET", route=route, track="stable").observe(0.05)
+
+
+def series_in(exposition: bytes) -> int:
+    return sum(1 for line in exposition.splitlines() if line and not line.startswith(b"#"))
+
+
+Timings = dict[str, list[float]]
+
+
+def _time_scrapes(url: str, rounds: int) -> tuple[Timings, int]:
+    """Wall-clock and CPU seconds per scrape; the server thread and the client share this
+    process, so its CPU time is the scrape's (plus a small client share)."""
+    timings: Timings = {"wall": [], "cpu": []}
+    body = b""
+    for n in range(rounds + 1):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = response.read()
+        if n:  # the first scrape warms the code path up
+            timings["cpu"].append(time.process_time() - cpu_started)
+            timings["wall"].append(time.perf_counter() - started)
+    return timings, series_in(body)
+
+
+def _render_only(rounds: int) -> Timings:
+    from prometheus_client import generate_latest
+
+    from genesis.observability import scrape_registry
+
+    registry = scrape_registry()
+    timings: Timings = {"wall": [], "cpu": []}
+    for _ in range(rounds):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        generate_latest(registry)
+        timings["cpu"].append(time.process_time() - cpu_started)
+        timings["wall"].append(time.perf_counter() - started)
+    return timings
+
+
+def _single(target: int, rounds: int) -> dict[str, Any]:
+    from prometheus_client import REGISTRY, generate_latest
+
+    from genesis.observability import start_metrics_server
+
+    fill(range(0))  # the families and build info, before any route
+    base = series_in(generate_latest(REGISTRY))
+    fill(range(1))
+    per_route = series_in(generate_latest(REGISTRY)) - base
+    fill(range(1, math.ceil((target - base) / per_route)))
+    server = start_metrics_server("127.0.0.1", 0)
+    try:
+        http, series = _time_scrapes(server.url, rounds)
+    finally:
+        server.close()
+    return {"http": http, "render": _render_only(rounds), "series": series}
+
+
+_WRITER = (
+    "import sys; from benchmarks.observability.scrape import fill; "
+    "fill(range(*map(int, sys.argv[1:])))"
+)
+
+
+def _write(start: int, stop: int) -> None:
+    """One worker process adds routes [start, stop) to the shared multi-process directory."""
+    subprocess.run([sys.executable, "-c", _WRITER, str(start), str(stop)], check=True)
+
+
+def _multi(target: int, rounds: int) -> dict[str, Any]:
+    from genesis.observability import prepare_multiprocess_dir, start_metrics_server
+
+    with tempfile.TemporaryDirectory() as directory:
+        prepare_multiprocess_dir(directory)
+        server = start_metrics_server("127.0.0.1", 0)
+        try:
+            # Calibrate: what one worker without routes shows, then what one route adds.
+            _write(0, 0)
+            base = series_in(urllib.request.urlopen(server.url, timeout=30).read())
+            _write(0, 1)
+            per_route = series_in(urllib.request.urlopen(server.url, timeout=30).read()) - base
+            prepare_multiprocess_dir(directory)
+            routes = math.ceil((target - base) / per_route)
+            # Two workers, each with half of the routes, merged on every scrape as in genesis serve.
+            _write(0, routes // 2)
+            _write(routes // 2, routes)
+            http, series = _time_scrapes(server.url, rounds)
+        finally:
+            server.close()
+        return {"http": http, "render": _render_only(rounds), "series": series}
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    mode: str
+    series: int
+    http: Timings  # seconds per scrape over HTTP, by clock ("wall", "cpu")
+    render: Timings  # seconds to render the exposition alone
+
+    def ms(self, what: str, clock: str) -> float:
+        timings: Timings = getattr(self, what)
+        return statistics.median(timings[clock]) * 1000
+
+
+def measure(mode: str, series: int, rounds: int) -> ScrapeResult:
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.observability.scrape", mode, str(series), str(rounds)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    return ScrapeResult(mode, data["series"], data["http"], data["render"])
+
+
+def main(argv: list[str]) -> int:
+    mode, target, rounds = argv[0], int(argv[1]), int(argv[2])
+    result = _single(target, rounds) if mode == "single" else _multi(target, rounds)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
