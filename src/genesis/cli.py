@@ -73,7 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--model", help="model name to serve (GENESIS_MODEL)")
     serve.set_defaults(handler=_serve)
+    _add_gate_commands(commands)
     return parser
+
+
+def _add_gate_commands(commands: Any) -> None:
+    """`genesis gate run|retro|lint`: parsing and handlers live in genesis.cli_gate."""
+    from genesis.cli_gate import add_gate_commands
+
+    add_gate_commands(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -277,7 +277,8 @@ def test_lint_warnings() -> None:
     messages = [str(p) for p in lint(text)]
     assert any("variable 'unused' is defined but no query uses it" in m for m in messages)
     assert any("every metric is dryRun" in m for m in messages)
-    assert any("reach back before the canary started" in m for m in messages)
+    # A window longer than the checks is fine: a live run waits for it (genesis.gate.plan).
+    assert not any("window" in m for m in messages if "step" not in m)
     assert any("fewer than two samples" in m for m in messages)
     assert all("warning:" in m for m in messages)
     assert lint(GOOD) == []

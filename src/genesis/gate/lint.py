@@ -96,16 +96,8 @@ def _warnings(spec: AnalysisSpec) -> list[Problem]:
                 "every metric is dryRun: the gate can never fail", "metrics", severity="warning"
             )
         )
-    run_seconds = parse_duration(spec.initial_delay) + spec.count * parse_duration(spec.interval)
-    if any(m.compare for m in spec.metrics) and run_seconds < parse_duration(spec.window):
-        problems.append(
-            Problem(
-                f"the run lasts {run_seconds:g}s but the comparison window is {spec.window}: "
-                "the window would reach back before the canary started",
-                "window",
-                severity="warning",
-            )
-        )
+    # No warning for a window longer than the checks: `gate run` waits for the whole window
+    # after initialDelay (genesis.gate.plan), so it never reaches back before the canary.
     if parse_duration(spec.step) * 2 > parse_duration(spec.window):
         problems.append(
             Problem(

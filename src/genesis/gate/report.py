@@ -17,25 +17,25 @@ from genesis.gate.measurement import MetricStatus
 from genesis.gate.verdict import Judgment, MetricResult, SampleSummary
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-ready: enums as their values, NaN and infinities as null, tuples as lists."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def to_dict(judgment: Judgment, checks: Sequence[MetricStatus] = ()) -> dict[str, Any]:
-    document: dict[str, Any] = _plain(judgment)
+    document: dict[str, Any] = plain(judgment)
     document["exit_code"] = judgment.verdict.exit_code
-    document["checks"] = [_plain(c) for c in checks]
+    document["checks"] = [plain(c) for c in checks]
     return document
 
 

@@ -296,7 +296,7 @@ class AnalysisSpec(_Model):
             raise ValueError("baselineTrack and canaryTrack must differ")
         known = set(self.variables) | set(BUILTIN_VARIABLES)
         for metric in self.metrics:
-            for where, template in _templates(metric):
+            for where, template in templates_of(metric):
                 unknown = [v for v in variables_in(template) if v not in known]
                 if unknown:
                     raise ValueError(
@@ -332,7 +332,8 @@ class AnalysisSpec(_Model):
         return render(template, self.variables_for(track, overrides))
 
 
-def _templates(metric: MetricSpec) -> list[tuple[str, str]]:
+def templates_of(metric: MetricSpec) -> list[tuple[str, str]]:
+    """Every query template of a metric, with the field it sits in."""
     found = [("query", metric.query)]
     if metric.compare is not None:
         c = metric.compare
@@ -465,7 +466,14 @@ def load(path: str) -> AnalysisSpec:
         return parse(handle.read(), source=path)
 
 
+BUILTIN_SOURCE = "builtin analysis"
+
+
+def builtin_text() -> str:
+    """The YAML of the built-in analysis, as shipped in the package."""
+    return resources.files("genesis.gate").joinpath("builtin.yaml").read_text(encoding="utf-8")
+
+
 def builtin() -> AnalysisSpec:
     """The analysis used when no spec is given: genesis' own metrics, no configuration."""
-    text = resources.files("genesis.gate").joinpath("builtin.yaml").read_text(encoding="utf-8")
-    return parse(text, source="builtin analysis")
+    return parse(builtin_text(), source=BUILTIN_SOURCE)
