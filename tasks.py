@@ -2,7 +2,8 @@
 
 Each task is a thin shell over a genesis command or a nox session, so a task, a nox session
 and a CI workflow never disagree about what "run the tests" means. The deploy tasks of the
-design (`invoke deploy|promote|rollback|status`) arrive with genesis.deploy.
+design (`invoke deploy|promote|rollback|status`) arrive with genesis.deploy; `invoke gate` is
+here already.
 """
 
 from __future__ import annotations
@@ -49,3 +50,29 @@ def cluster(c: Context, action: str = "status") -> None:
     if action not in {"build", "up", "status", "down"}:
         raise SystemExit(f"invoke cluster: unknown action {action!r}; use build|up|status|down")
     c.run(f"nox -s cluster -- {action}", pty=True, echo=True)
+
+
+@task(
+    help={
+        "prometheus": "Prometheus base URL, e.g. http://127.0.0.1:9090",
+        "spec": "analysis spec file (default: the built-in analysis)",
+        "baseline": "baseline track (default stable)",
+        "canary": "canary track (default canary)",
+    }
+)
+def gate(
+    c: Context, prometheus: str, spec: str = "", baseline: str = "stable", canary: str = "canary"
+) -> None:
+    """Judge the canary against the baseline on Prometheus (`genesis gate run`).
+
+    Exits with the gate's own code: 0 PASS, 1 FAIL, 2 INCONCLUSIVE, 3 ERROR.
+    """
+    command = [
+        "genesis", "gate", "run", "--prometheus", prometheus,
+        "--baseline-track", baseline, "--canary-track", canary,
+    ]  # fmt: skip
+    if spec:
+        command += ["--spec", spec]
+    result = c.run(shlex.join(command), pty=True, echo=True, warn=True)
+    if result is not None and result.exited:
+        raise SystemExit(result.exited)
