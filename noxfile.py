@@ -122,3 +122,23 @@ def cluster(session: nox.Session) -> None:
     session.install("pyyaml>=6", "pytest>=8")
     session.chdir("tests")
     session.run("python", "-m", "harness.kube", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """sdist, wheel, CycloneDX SBOM and the container image: `nox -s build [-- --local-base]`.
+
+    The logic is genesis.pipeline.build (`-- --help` lists the options); `--local-base` makes
+    and uses a debootstrap base image where no registry is reachable.
+    """
+    import os
+
+    _install(session)
+    # The wheel ships the chart: refresh its copies of the dashboards and rules first.
+    session.run("python", "-m", "genesis.pipeline.chart", "sync")
+    podman_conf = "tests/harness/kube/containers.conf"
+    # podman on these machines needs runc, cgroupfs and low ulimits (docs/container-image.md).
+    env = (
+        {} if "CONTAINERS_CONF" in os.environ else {"CONTAINERS_CONF": os.path.abspath(podman_conf)}
+    )
+    session.run("python", "-m", "genesis.pipeline.build", *session.posargs, env=env)

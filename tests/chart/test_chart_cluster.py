@@ -1,0 +1,318 @@
+"""The chart on a real cluster: each strategy installed with the image this session built.
+
+Under a bounded load on 127.0.0.1 (two clients, new connection per request, at most ~60 s),
+a rolling upgrade to a new image and a blue/green switch each lose 0 requests: the preStop
+delay, the drain and terminationGracePeriodSeconds doing their job. The counts are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import helm_python as helm
+import pytest
+
+from chart.chart_support import CHART, TEST_API_KEY, TEST_KEY_LINE
+from harness.kube.access import KubeCluster
+from harness.kube.images import podman
+from image.genesis_image import BuiltImage
+
+pytestmark = [pytest.mark.kube, pytest.mark.integration, pytest.mark.slow, pytest.mark.container]
+
+V2_TAG = "test-v2"
+KEY_SECRET = "chart-test-api-key"
+CHAT = {"model": "genesis-offline-demo", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def _values(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "image": {"repository": "localhost/genesis", "tag": "test", "pullPolicy": "IfNotPresent"},
+        "service": {"type": "NodePort"},
+        # Short but complete: 3 s preStop, 1 s drain, 10 s grace (the termination grace is 24 s).
+        "shutdown": {"preStopSeconds": 3, "drainSeconds": 1, "graceSeconds": 10},
+        "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "384Mi"}},
+        "apiKeys": {"lines": [TEST_KEY_LINE]},
+        "tests": {"apiKeySecret": {"name": KEY_SECRET}},
+    }
+    for key, value in overrides.items():
+        values[key] = value if not isinstance(value, dict) else {**values.get(key, {}), **value}
+    return values
+
+
+@pytest.fixture(scope="module")
+def images(
+    kube_cluster: KubeCluster, genesis_image: BuiltImage, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The session's image and a second one derived from it (another revision), both loaded."""
+    context = tmp_path_factory.mktemp("v2")
+    (context / "Containerfile").write_text(
+        f"FROM {genesis_image.ref}\n"
+        "ENV GENESIS_REVISION=v2\n"
+        "LABEL org.opencontainers.image.revision=v2\n"
+    )
+    v2 = f"localhost/genesis:{V2_TAG}"
+    podman(
+        "build", "--format", "docker", "-t", v2, "-f", str(context / "Containerfile"), str(context)
+    )
+    kube_cluster.load_image(genesis_image.ref)
+    kube_cluster.load_image(v2)
+    return {"v1": genesis_image.ref, "v2": v2}
+
+
+@pytest.fixture(scope="module")
+def helm_config(kube_cluster: KubeCluster, kube_namespace: str) -> Iterator[helm.Config]:
+    # The plaintext key the `helm test` hook presents (the release holds only its hash).
+    kube_cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        KEY_SECRET,
+        "-n",
+        kube_namespace,
+        f"--from-literal=api-key={TEST_API_KEY}",
+    )
+    with helm.Config(kubeconfig_path=kube_cluster.kubeconfig, namespace=kube_namespace) as config:
+        yield config
+
+
+def _post_chat(url: str, timeout: float = 10) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions",
+        data=json.dumps(CHAT).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {TEST_API_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.load(answer)
+
+
+def _wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        assert time.monotonic() < deadline, f"{url}/readyz never answered"
+        time.sleep(0.5)
+
+
+@contextmanager
+def _load(url: str, clients: int = 2, max_seconds: float = 90) -> Iterator[Counter[str]]:
+    """Chat completions in a loop until the block ends (or max_seconds, whichever is first)."""
+    outcomes: Counter[str] = Counter()
+    stop = threading.Event()
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                reply = _post_chat(url)
+                outcomes["ok" if reply["choices"][0]["message"]["content"] else "empty"] += 1
+            except urllib.error.HTTPError as error:
+                outcomes[f"error: HTTP {error.code}"] += 1
+            except (urllib.error.URLError, OSError) as error:
+                outcomes[f"error: {error}"] += 1
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield outcomes
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+
+
+def _errors(outcomes: Counter[str]) -> dict[str, int]:
+    return {key: count for key, count in outcomes.items() if key != "ok"}
+
+
+def _pods(kube_cluster: KubeCluster, namespace: str, release: str) -> list[dict[str, Any]]:
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=server"
+    pods = kube_cluster.kubectl.json("get", "pods", "-n", namespace, "-l", selector)["items"]
+    return [pod for pod in pods if "deletionTimestamp" not in pod["metadata"]]
+
+
+def _endpoint_tracks(kube_cluster: KubeCluster, namespace: str, service: str) -> Counter[str]:
+    """The track of every pod behind a Service, from its EndpointSlices."""
+    slices = kube_cluster.kubectl.json(
+        "get", "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service}"
+    )["items"]
+    names = {
+        endpoint["targetRef"]["name"]
+        for item in slices
+        for endpoint in item.get("endpoints") or []
+        if endpoint.get("conditions", {}).get("ready")
+    }
+    pods = kube_cluster.kubectl.json("get", "pods", "-n", namespace)["items"]
+    return Counter(
+        pod["metadata"]["labels"]["track"] for pod in pods if pod["metadata"]["name"] in names
+    )
+
+
+def test_every_object_of_every_toggle_is_accepted_by_the_api_server(
+    helm_config: helm.Config, images: dict[str, str]
+) -> None:
+    # Server-side dry run: admission and the API server's own validation, nothing created.
+    values = _values(
+        worker={"enabled": True},
+        autoscaling={"enabled": True},
+        secretEnv={"GENESIS_OPENAI_API_KEY": "sk-test"},
+        networkPolicy={"egress": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]},
+        ingress={"enabled": True},
+    )
+    release = helm_config.install(CHART, "dry", values, dry_run="server")
+    kinds = {
+        line.split(":", 1)[1].strip()
+        for line in release["manifest"].splitlines()
+        if line.startswith("kind:")
+    }
+    assert {
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Ingress",
+        "Secret",
+    } <= kinds
+
+
+def test_rolling_install_serves_and_passes_helm_test(
+    kube_cluster: KubeCluster, kube_namespace: str, helm_config: helm.Config, images: dict[str, str]
+) -> None:
+    # The worker Deployment runs `serve` here: `genesis worker` does not exist yet, and this
+    # proves its Deployment (hardened, same image, no ports or probes) starts and stays up.
+    values = _values(worker={"enabled": True, "args": ["serve"]})
+    release = helm_config.install(CHART, "rel", values, wait="watcher", timeout=180)
+    assert release["status"] == "deployed"
+    pods = _pods(kube_cluster, kube_namespace, "rel")
+    assert len(pods) == 2
+    for pod in pods:
+        assert all(status["ready"] for status in pod["status"]["containerStatuses"])
+        container = pod["spec"]["containers"][0]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["spec"]["securityContext"]["runAsUser"] == 10001
+    worker = kube_cluster.kubectl.json(
+        "get", "deployment", "rel-genesis-worker", "-n", kube_namespace
+    )
+    assert worker["status"].get("readyReplicas") == 1
+    url = kube_cluster.service_url("rel-genesis", kube_namespace)
+    _wait_ready(url)
+    assert _post_chat(url)["choices"][0]["message"]["content"]
+    tested = helm_config.test("rel", timeout=120, logs=True)
+    print(tested.get("logs", ""))
+    assert "no key: 401" in tested.get("logs", "")
+    assert "chat completion:" in tested.get("logs", "")
+    for kind, name in (
+        ("pdb", "rel-genesis"),
+        ("networkpolicy", "rel-genesis"),
+        ("serviceaccount", "rel-genesis"),
+    ):
+        kube_cluster.kubectl("get", kind, name, "-n", kube_namespace)
+
+
+def test_rolling_upgrade_under_load_loses_nothing_and_rollback_restores(
+    kube_cluster: KubeCluster, kube_namespace: str, helm_config: helm.Config, images: dict[str, str]
+) -> None:
+    url = kube_cluster.service_url("rel-genesis", kube_namespace)
+    _wait_ready(url)
+    with _load(url) as outcomes:
+        time.sleep(2)
+        upgraded = helm_config.upgrade(
+            CHART,
+            "rel",
+            _values(image={"tag": V2_TAG}, worker={"enabled": True, "args": ["serve"]}),
+            wait="watcher",
+            timeout=180,
+        )
+        time.sleep(2)
+    print(f"rolling upgrade under load: {dict(outcomes)}")
+    assert upgraded["revision"] == 2
+    assert _errors(outcomes) == {}, f"failed requests during the upgrade: {_errors(outcomes)}"
+    assert outcomes["ok"] > 50
+    images_now = {
+        p["spec"]["containers"][0]["image"] for p in _pods(kube_cluster, kube_namespace, "rel")
+    }
+    assert images_now == {images["v2"]}
+
+    helm_config.rollback("rel", version=1, wait="watcher", timeout=180)
+    assert helm_config.status("rel")["revision"] == 3
+    deployment = kube_cluster.kubectl.json("get", "deployment", "rel-genesis", "-n", kube_namespace)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == images["v1"]
+    kube_cluster.kubectl(
+        "rollout",
+        "status",
+        "deployment/rel-genesis",
+        "-n",
+        kube_namespace,
+        "--timeout=120s",
+        timeout=130,
+    )
+    _wait_ready(url)
+    helm_config.uninstall("rel", wait="watcher", timeout=120)
+
+
+def test_bluegreen_switch_under_load_loses_nothing(
+    kube_cluster: KubeCluster, kube_namespace: str, helm_config: helm.Config, images: dict[str, str]
+) -> None:
+    values = _values(
+        strategy="bluegreen",
+        replicaCount=1,
+        blueGreen={"activeColor": "blue", "green": {"tag": V2_TAG}},
+    )
+    helm_config.install(CHART, "bg", values, wait="watcher", timeout=180)
+    url = kube_cluster.service_url("bg-genesis", kube_namespace)
+    preview = kube_cluster.service_url("bg-genesis-preview", kube_namespace)
+    _wait_ready(url)
+    _wait_ready(preview)
+    assert _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis") == Counter({"blue": 1})
+    assert _post_chat(preview)["choices"][0]["message"]["content"]
+    with _load(url) as outcomes:
+        time.sleep(2)
+        switched = {**values, "blueGreen": {**values["blueGreen"], "activeColor": "green"}}
+        helm_config.upgrade(CHART, "bg", switched, wait="watcher", timeout=120)
+        # kube-proxy picks up the new endpoints on its next sync.
+        deadline = time.monotonic() + 30
+        while _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis") != Counter({"green": 1}):
+            assert time.monotonic() < deadline, "the active Service never moved to green"
+            time.sleep(0.5)
+        time.sleep(3)
+    print(f"blue/green switch under load: {dict(outcomes)}")
+    assert _errors(outcomes) == {}, f"failed requests during the switch: {_errors(outcomes)}"
+    assert outcomes["ok"] > 20
+    assert _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis-preview") == Counter(
+        {"blue": 1}
+    )
+    helm_config.test("bg", timeout=120)
+    helm_config.uninstall("bg", wait="watcher", timeout=120)
+
+
+def test_canary_by_replica_ratio(
+    kube_cluster: KubeCluster, kube_namespace: str, helm_config: helm.Config, images: dict[str, str]
+) -> None:
+    values = _values(strategy="canary", replicaCount=2, canary={"replicas": 1, "tag": V2_TAG})
+    helm_config.install(CHART, "cn", values, wait="watcher", timeout=180)
+    url = kube_cluster.service_url("cn-genesis", kube_namespace)
+    _wait_ready(url)
+    # One Service over both tracks: the canary's share of the endpoints is its replica share.
+    assert _endpoint_tracks(kube_cluster, kube_namespace, "cn-genesis") == Counter(
+        {"stable": 2, "canary": 1}
+    )
+    assert _endpoint_tracks(kube_cluster, kube_namespace, "cn-genesis-canary") == Counter(
+        {"canary": 1}
+    )
+    answers = [_post_chat(url) for _ in range(20)]
+    assert all(answer["choices"][0]["message"]["content"] for answer in answers)
+    helm_config.test("cn", timeout=120)
+    helm_config.uninstall("cn", wait="watcher", timeout=120)
