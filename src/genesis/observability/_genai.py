@@ -5,7 +5,18 @@ from __future__ import annotations
 import time
 from types import TracebackType
 
-from genesis.observability._instruments import Instruments
+from prometheus_client import Histogram
+
+from genesis.observability._instruments import Children, Instruments
+
+
+class _GenAIChildren:
+    """The GenAI families' children, shared by every operation of one `GenAIMetrics`."""
+
+    def __init__(self, instruments: Instruments) -> None:
+        self.duration: Children[Histogram] = Children(instruments.genai_duration)
+        self.tokens: Children[Histogram] = Children(instruments.genai_tokens)
+        self.first_chunk: Children[Histogram] = Children(instruments.genai_first_chunk)
 
 
 class GenAIOperation:
@@ -17,18 +28,14 @@ class GenAIOperation:
     """
 
     def __init__(
-        self, instruments: Instruments, *, operation: str, provider: str, model: str, track: str
+        self, children: _GenAIChildren, *, operation: str, provider: str, model: str, track: str
     ) -> None:
         for name, value in (("operation", operation), ("provider", provider), ("model", model)):
             if not value:
                 raise ValueError(f"GenAI {name} must be a non-empty string")
-        self._instruments = instruments
-        self._labels = {
-            "gen_ai_operation_name": operation,
-            "gen_ai_provider_name": provider,
-            "gen_ai_request_model": model,
-            "track": track,
-        }
+        self._children = children
+        # Positional, in GENAI_LABELS order.
+        self._labels = (operation, provider, model, track)
         self._started = 0.0
         self._first_chunk_seen = False
         self._error_type = ""
@@ -46,18 +53,16 @@ class GenAIOperation:
         if exc_type is not None and not self._error_type:
             # The class name is low-cardinality and names the failure (APITimeoutError, ...).
             self._error_type = exc_type.__qualname__
-        self._instruments.genai_duration.labels(
-            **self._labels, error_type=self._error_type
-        ).observe(time.perf_counter() - self._started)
+        self._children.duration(*self._labels, self._error_type).observe(
+            time.perf_counter() - self._started
+        )
 
     def first_chunk(self) -> None:
         """Mark that a streamed chunk arrived; only the first call is recorded."""
         if self._first_chunk_seen:
             return
         self._first_chunk_seen = True
-        self._instruments.genai_first_chunk.labels(**self._labels).observe(
-            time.perf_counter() - self._started
-        )
+        self._children.first_chunk(*self._labels).observe(time.perf_counter() - self._started)
 
     def usage(self, *, input_tokens: int | None = None, output_tokens: int | None = None) -> None:
         """Record the token counts the provider reported; unknown counts are left out."""
@@ -66,9 +71,7 @@ class GenAIOperation:
                 continue
             if count < 0:
                 raise ValueError(f"{token_type} token count must be >= 0, got {count}")
-            self._instruments.genai_tokens.labels(
-                **self._labels, gen_ai_token_type=token_type
-            ).observe(count)
+            self._children.tokens(*self._labels, token_type).observe(count)
 
     def fail(self, error_type: str) -> None:
         """Mark the operation failed without raising (e.g. a refusal answered as data)."""
@@ -81,7 +84,7 @@ class GenAIMetrics:
     """Factory for `GenAIOperation`s bound to one registry and track."""
 
     def __init__(self, instruments: Instruments, track: str) -> None:
-        self._instruments = instruments
+        self._children = _GenAIChildren(instruments)
         self._track = track
 
     def operation(self, *, operation: str, provider: str, model: str) -> GenAIOperation:
@@ -91,7 +94,7 @@ class GenAIMetrics:
         could create series at will.
         """
         return GenAIOperation(
-            self._instruments,
+            self._children,
             operation=operation,
             provider=provider,
             model=model,

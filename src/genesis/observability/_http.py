@@ -19,7 +19,7 @@ from typing import Any
 
 from quart import request
 
-from genesis.observability._instruments import Instruments
+from genesis.observability._instruments import Children, Instruments
 
 ROUTE_SCOPE_KEY = "genesis.observability.route"
 # Shared label value for requests that matched no URL rule (404s, 405s), so scanners cannot
@@ -61,6 +61,8 @@ class RedMiddleware:
         self._instruments = instruments
         self._track = track
         self._in_flight = instruments.http_in_flight.labels(track=track)
+        self._requests = Children(instruments.http_requests)
+        self._durations = Children(instruments.http_duration)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,12 +91,5 @@ class RedMiddleware:
             self._in_flight.dec()
             method = method_label(scope["method"])
             route = scope.get(ROUTE_SCOPE_KEY, UNMATCHED_ROUTE)
-            self._instruments.http_requests.labels(
-                method=method,
-                route=route,
-                status=status or outcome_if_unanswered,
-                track=self._track,
-            ).inc()
-            self._instruments.http_duration.labels(
-                method=method, route=route, track=self._track
-            ).observe(elapsed)
+            self._requests(method, route, status or outcome_if_unanswered, self._track).inc()
+            self._durations(method, route, self._track).observe(elapsed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -27,6 +28,30 @@ GENAI_DURATION_BUCKETS: tuple[float, ...] = (
 GENAI_TOKEN_BUCKETS: tuple[float, ...] = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
 )  # fmt: skip
+
+Family = TypeVar("Family", Counter, Gauge, Histogram)
+
+
+class Children(Generic[Family]):
+    """The labelled children of one family, kept once made: `children(value, ...)`.
+
+    `.labels()` validates its arguments and takes a lock on every call, which is most of what
+    instrumenting a request costs. Children are never removed, and callers pass only bounded
+    label values (route templates, known methods, resolved models), so the dict stays small.
+    Values are positional, in the family's label order.
+    """
+
+    def __init__(self, family: Family) -> None:
+        self._family: Family = family
+        self._made: dict[tuple[str, ...], Family] = {}
+
+    def __call__(self, *values: str) -> Family:
+        child = self._made.get(values)
+        if child is None:
+            child = self._family.labels(*values)
+            self._made[values] = child
+        return child
+
 
 GENAI_LABELS = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "track")
 
