@@ -62,18 +62,22 @@ def _time_scrapes(url: str, rounds: int) -> tuple[Timings, int]:
     return timings, series_in(body)
 
 
-def _render_only(rounds: int) -> Timings:
+def _render_only(rounds: int) -> dict[str, Timings]:
+    """Rendering alone, genesis' cached renderer and prometheus-client's, interleaved."""
     from prometheus_client import generate_latest
 
     from genesis.observability import scrape_registry
+    from genesis.observability._text_format import render_text
 
     registry = scrape_registry()
-    timings: Timings = {"wall": [], "cpu": []}
+    renderers = {"render": render_text, "render_prometheus_client": generate_latest}
+    timings: dict[str, Timings] = {name: {"wall": [], "cpu": []} for name in renderers}
     for _ in range(rounds):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        generate_latest(registry)
-        timings["cpu"].append(time.process_time() - cpu_started)
-        timings["wall"].append(time.perf_counter() - started)
+        for name, render in renderers.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            render(registry)
+            timings[name]["cpu"].append(time.process_time() - cpu_started)
+            timings[name]["wall"].append(time.perf_counter() - started)
     return timings
 
 
@@ -92,7 +96,7 @@ def _single(target: int, rounds: int) -> dict[str, Any]:
         http, series = _time_scrapes(server.url, rounds)
     finally:
         server.close()
-    return {"http": http, "render": _render_only(rounds), "series": series}
+    return {"http": http, **_render_only(rounds), "series": series}
 
 
 _WRITER = (
@@ -126,7 +130,7 @@ def _multi(target: int, rounds: int) -> dict[str, Any]:
             http, series = _time_scrapes(server.url, rounds)
         finally:
             server.close()
-        return {"http": http, "render": _render_only(rounds), "series": series}
+        return {"http": http, **_render_only(rounds), "series": series}
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,8 @@ class ScrapeResult:
     mode: str
     series: int
     http: Timings  # seconds per scrape over HTTP, by clock ("wall", "cpu")
-    render: Timings  # seconds to render the exposition alone
+    render: Timings  # seconds to render the exposition alone, with genesis' renderer
+    render_prometheus_client: Timings  # the same with prometheus-client's generate_latest
 
     def ms(self, what: str, clock: str) -> float:
         timings: Timings = getattr(self, what)
@@ -153,7 +158,9 @@ def measure(mode: str, series: int, rounds: int) -> ScrapeResult:
         env=env,
     ).stdout
     data = json.loads(out.strip().splitlines()[-1])
-    return ScrapeResult(mode, data["series"], data["http"], data["render"])
+    return ScrapeResult(
+        mode, data["series"], data["http"], data["render"], data["render_prometheus_client"]
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -61,6 +61,14 @@ class Uninstrumented:
 
     def __init__(self, app: Quart | None = None, **_: object) -> None:
         self.genai = _NoGenAI()
+        self.service = _NoServiceMetrics()
+
+
+class _NoServiceMetrics:
+    """Every service event (cache_hit, upstream_retry, ...) accepted and dropped."""
+
+    def __getattr__(self, _event: str) -> Callable[..., None]:
+        return lambda *_args, **_kwargs: None
 
 
 @dataclass(frozen=True)

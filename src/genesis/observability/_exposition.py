@@ -8,13 +8,24 @@ imported, from that environment variable, so the supervisor must call
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app, multiprocess
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    ThreadingWSGIServer,
+    gzip_accepted,
+)
+from prometheus_client.registry import Collector
+
+from genesis.observability._text_format import render_text
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -59,6 +70,59 @@ def scrape_registry() -> CollectorRegistry:
     return registry
 
 
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _accepts_text_format(accept: str | None) -> bool:
+    """Whether the text format (0.0.4) is an answer the client takes.
+
+    Prometheus lists OpenMetrics first and `text/plain;version=0.0.4` after it; it parses by
+    the response's Content-Type, so the faster text renderer may answer it. A client that
+    accepts OpenMetrics only gets prometheus-client's own OpenMetrics output.
+    """
+    if not accept:
+        return True
+    kinds = {part.split(";")[0].strip() for part in accept.split(",")}
+    return (
+        bool(kinds & {"text/plain", "*/*", "text/*"}) or "application/openmetrics-text" not in kinds
+    )
+
+
+def metrics_app(registry: Collector) -> WSGIApp:
+    """A WSGI /metrics app: the cached text renderer for scrapes, prometheus-client for the rest.
+
+    prometheus-client's app still answers what the fast path does not cover: other methods,
+    `name[]` filters, and clients that take only OpenMetrics.
+    """
+    fallback = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if (
+            environ.get("REQUEST_METHOD") != "GET"
+            or environ.get("PATH_INFO") == "/favicon.ico"
+            or "name[]" in environ.get("QUERY_STRING", "")
+            or not _accepts_text_format(environ.get("HTTP_ACCEPT"))
+        ):
+            answer: Iterable[bytes] = fallback(environ, start_response)
+            return answer
+        output = render_text(registry)
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            output = gzip.compress(output)
+            headers.append(("Content-Encoding", "gzip"))
+        start_response("200 OK", headers)
+        return [output]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
 @dataclass
 class MetricsServer:
     """A running /metrics endpoint; `close()` stops it."""
@@ -86,5 +150,9 @@ def start_metrics_server(host: str = "127.0.0.1", port: int = 0) -> MetricsServe
     """
     if not 0 <= port <= 65535:
         raise ValueError(f"metrics port must be within 0-65535, got {port}")
-    server, thread = start_http_server(port, addr=host, registry=scrape_registry())
+    server = make_server(
+        host, port, metrics_app(scrape_registry()), ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="genesis-metrics", daemon=True)
+    thread.start()
     return MetricsServer(host=host, port=server.server_address[1], _server=server, _thread=thread)
