@@ -17,7 +17,7 @@ COPY dist/wheelhouse/ /wheelhouse/
 RUN test -n "${VERSION}" \
     && python3 -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir --no-index --find-links /wheelhouse \
-        "genesis==${VERSION}" \
+        "genesis[redis]==${VERSION}" \
     && /opt/venv/bin/python -m pip uninstall --yes pip setuptools \
     && /opt/venv/bin/genesis --version
 

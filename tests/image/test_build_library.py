@@ -196,3 +196,31 @@ def test_a_missing_base_needs_debootstrap(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BuildError, match="debootstrap is not installed"):
         b.ensure_debian_base("localhost/genesis-no-such-base:none")
+
+
+def test_markers_are_judged_for_the_images_python(tmp_path: Path) -> None:
+    """pip skips `python_full_version < "3.11.3"` deps on a newer host; the build must not."""
+    import zipfile
+
+    def wheel(name: str, version: str, *requires: str) -> Path:
+        path = tmp_path / f"{name}-{version}-py3-none-any.whl"
+        lines = [f"Name: {name}", f"Version: {version}", *(f"Requires-Dist: {r}" for r in requires)]
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(f"{name}-{version}.dist-info/METADATA", "\n".join(lines) + "\n")
+        return path
+
+    redis = wheel(
+        "redis",
+        "8.1.0",
+        'async-timeout>=4.0.3; python_full_version < "3.11.3"',
+        'cryptography; extra == "ocsp"',
+        "pyjwt>=2",
+    )
+    jwt = wheel("PyJWT", "2.9.0")
+    debian = TargetPython("3.11", "x86_64", (2, 36), "3.11.2")
+    newer = TargetPython("3.11", "x86_64", (2, 36), "3.11.7")
+    assert b.missing_for_target([redis, jwt], debian) == ["async-timeout>=4.0.3"]
+    assert b.missing_for_target([redis, jwt], newer) == []
+    # A present wheel that does not satisfy the specifier is missing too.
+    assert b.missing_for_target([redis, wheel("pyjwt", "1.7.1")], newer) == ["pyjwt>=2"]
+    assert debian.marker_environment()["python_full_version"] == "3.11.2"

@@ -125,3 +125,11 @@ def test_sbom_lists_exactly_what_the_image_installs(genesis_image: BuiltImage) -
     assert all(c["hashes"][0]["alg"] == "SHA-256" for c in sbom["components"])
     dependencies = {d["ref"]: d.get("dependsOn", []) for d in sbom["dependencies"]}
     assert "pkg:pypi/quart@" in " ".join(dependencies[root["bom-ref"]])
+
+
+def test_the_image_carries_the_redis_extra(run_container: ContainerFactory) -> None:
+    # Replicas share rate limits, the cache and jobs through GENESIS_REDIS_URL.
+    container = run_container("--read-only")
+    container.wait_ready()
+    found = container.exec("/opt/venv/bin/python", "-c", "import redis; print(redis.__version__)")
+    assert found.returncode == 0, found.stderr

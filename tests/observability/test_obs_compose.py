@@ -29,6 +29,12 @@ UPSTREAM_IMAGES = {
     "alertmanager": ("GENESIS_ALERTMANAGER_IMAGE", "docker.io/prom/alertmanager:"),
     "grafana": ("GENESIS_GRAFANA_IMAGE", "docker.io/grafana/grafana:"),
 }
+# The binaries the upstream images run (their ENTRYPOINT); images that keep them elsewhere
+# (Debian's packages: /usr/bin/prometheus, /usr/bin/prometheus-alertmanager) name theirs.
+UPSTREAM_ENTRYPOINTS = {
+    "prometheus": ("GENESIS_PROMETHEUS_ENTRYPOINT", "/bin/prometheus"),
+    "alertmanager": ("GENESIS_ALERTMANAGER_ENTRYPOINT", "/bin/alertmanager"),
+}
 _DEFAULTED = re.compile(r"^\$\{(?P<var>[A-Z_]+):-(?P<default>[^}]+)\}$")
 
 
@@ -84,6 +90,36 @@ def test_images_are_pinned_upstream_and_configurable() -> None:
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin a release, not {tag!r}"
     assert _DEFAULTED.match(services["genesis"]["image"])["var"] == "GENESIS_IMAGE"  # type: ignore[index]
     assert services["genesis"]["profiles"] == ["service"]
+
+
+def test_binaries_are_the_upstream_ones_and_configurable() -> None:
+    services = compose()["services"]
+    for name, (variable, binary) in UPSTREAM_ENTRYPOINTS.items():
+        # One binary, every flag in `command`: an override swaps the program, never the flags.
+        [entrypoint] = services[name]["entrypoint"]
+        match = _DEFAULTED.match(entrypoint)
+        assert match, f"{name}: entrypoint must be [${{{variable}:-...}}]"
+        assert (match["var"], match["default"]) == (variable, binary)
+        assert all(arg.startswith("--") for arg in services[name]["command"]), name
+
+
+def test_genesis_requires_api_keys() -> None:
+    """Listening on 0.0.0.0 in its container, genesis serve needs a keys file: the service
+    mounts one (read-only) and names it, and never turns authentication off."""
+    genesis = compose()["services"]["genesis"]
+    environment = genesis["environment"]
+    assert environment["GENESIS_HOST"] == "0.0.0.0"  # inside its container
+    assert "GENESIS_AUTH" not in environment
+    [(source, target)] = [(s, t) for s, t in bind_mounts(genesis) if s.startswith("$")]
+    match = _DEFAULTED.match(source)
+    assert match
+    assert match["var"] == "GENESIS_API_KEYS_FILE"
+    assert match["default"] == "./secrets/api-keys"
+    assert environment["GENESIS_API_KEYS_FILE"] == target
+    assert f"{source}:{target}:ro" in genesis["volumes"]
+    # The image writes nothing outside /tmp.
+    assert genesis["read_only"] is True
+    assert genesis["tmpfs"] == ["/tmp"]
 
 
 def test_prometheus_finds_its_rules_and_alertmanager() -> None:
@@ -168,8 +204,12 @@ def test_podman_compose_resolves_the_stack(tmp_path: Path) -> None:
         **os.environ,
         "CONTAINERS_CONF": str(CONTAINERS_CONF),
         "GENESIS_ALERTMANAGER_SECRETS": str(tmp_path),
+        "GENESIS_API_KEYS_FILE": str(tmp_path / "api-keys"),
         "GENESIS_PROMETHEUS_IMAGE": "localhost/test-prometheus:1",
+        "GENESIS_ALERTMANAGER_ENTRYPOINT": "/usr/bin/prometheus-alertmanager",
     }
+    for variable in ("GENESIS_PROMETHEUS_ENTRYPOINT", "GENESIS_IMAGE"):
+        env.pop(variable, None)
     result = subprocess.run(
         [binary, "-f", str(COMPOSE), "--profile", "service", "config"],
         capture_output=True,
@@ -185,6 +225,10 @@ def test_podman_compose_resolves_the_stack(tmp_path: Path) -> None:
     assert services["prometheus"]["image"] == "localhost/test-prometheus:1"
     assert services["alertmanager"]["image"].startswith("docker.io/prom/alertmanager:")
     assert f"{tmp_path}:/etc/alertmanager/secrets:ro" in services["alertmanager"]["volumes"]
+    assert services["prometheus"]["entrypoint"] == ["/bin/prometheus"]
+    assert services["alertmanager"]["entrypoint"] == ["/usr/bin/prometheus-alertmanager"]
+    keys_mount = f"{tmp_path / 'api-keys'}:/etc/genesis/api-keys:ro"
+    assert keys_mount in services["genesis"]["volumes"]
     # Published on loopback unless told otherwise: a monitoring UI is not public by accident.
     for name in ("prometheus", "alertmanager", "grafana", "genesis"):
         assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name

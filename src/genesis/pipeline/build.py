@@ -41,6 +41,8 @@ ENV_BASE_IMAGE = "GENESIS_BASE_IMAGE"
 ENV_ENGINE = "GENESIS_IMAGE_ENGINE"
 # Relative to the build context (the checkout): the only directory .dockerignore lets in.
 WHEELHOUSE = Path("dist/wheelhouse")
+# The extras the image installs; the Dockerfile names the same ones.
+IMAGE_EXTRAS = "redis"
 ENGINES = ("docker", "podman")
 _MAX_TAG = 128
 
@@ -48,6 +50,7 @@ _MAX_TAG = 128
 _PYTHON_PROBE = (
     "import json, platform, sys; "
     "print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
+    "'full_version': '%d.%d.%d' % sys.version_info[:3], "
     "'machine': platform.machine(), 'libc': platform.libc_ver()}))"
 )
 
@@ -63,6 +66,23 @@ class TargetPython:
     version: str
     machine: str
     glibc: tuple[int, int]
+    # Debian's 3.11.2 is not the host's 3.11.7: markers such as python_full_version < "3.11.3"
+    # (redis needs async-timeout below it) must be judged for this one.
+    full_version: str = ""
+
+    def marker_environment(self) -> dict[str, str]:
+        """PEP 508 marker variables as they are inside the image."""
+        return {
+            "python_version": self.version,
+            "python_full_version": self.full_version or f"{self.version}.0",
+            "platform_machine": self.machine,
+            "sys_platform": "linux",
+            "platform_system": "Linux",
+            "os_name": "posix",
+            "implementation_name": "cpython",
+            "platform_python_implementation": "CPython",
+            "extra": "",
+        }
 
     @property
     def platforms(self) -> list[str]:
@@ -297,7 +317,10 @@ def ensure_debian_base(
     packages: Sequence[str] = LOCAL_BASE_PACKAGES,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """A Debian base image with python3 from debootstrap, made once and then found by name."""
+    """A Debian image from debootstrap, made once and then found by name: by default the base
+    of the genesis image (python3); with other `packages`, any image of Debian packages, such
+    as the Prometheus and Alertmanager image the compose stack's test runs
+    (docs/observability.md)."""
     if image_exists(engine, ref, env):
         return ref
     debootstrap = shutil.which("debootstrap")
@@ -360,7 +383,9 @@ def target_python(
     if libc != "glibc":
         raise BuildError(f"{base_image} has {libc or 'an unknown libc'}; genesis needs glibc")
     major, minor = (int(part) for part in libc_version.split(".")[:2])
-    return TargetPython(probe["version"], probe["machine"], (major, minor))
+    return TargetPython(
+        probe["version"], probe["machine"], (major, minor), probe.get("full_version", "")
+    )
 
 
 # ---- distributions, wheelhouse, SBOM -----------------------------------------------------
@@ -378,10 +403,7 @@ def build_distributions(root: Path, dist: Path) -> tuple[Path, Path]:
     return sdists[0], wheels[0]
 
 
-def fill_wheelhouse(wheel: Path, wheelhouse: Path, target: TargetPython) -> list[Path]:
-    """The wheel and every dependency, as wheels for the image's Python, in a fresh folder."""
-    shutil.rmtree(wheelhouse, ignore_errors=True)
-    wheelhouse.mkdir(parents=True)
+def _download(requirements: Sequence[str], wheelhouse: Path, target: TargetPython) -> None:
     platforms = [arg for tag in target.platforms for arg in ("--platform", tag)]
     _run(
         [
@@ -396,13 +418,57 @@ def fill_wheelhouse(wheel: Path, wheelhouse: Path, target: TargetPython) -> list
             "--implementation",
             "cp",
             "--python-version",
-            target.version,
+            target.full_version or target.version,
             *platforms,
-            str(wheel),
+            *requirements,
         ],
-        f"pip download (wheels for Python {target.version}, {target.machine})",
+        f"pip download (wheels for Python {target.full_version or target.version}, "
+        f"{target.machine})",
     )
-    return sorted(wheelhouse.glob("*.whl"))
+
+
+def missing_for_target(wheels: Sequence[Path], target: TargetPython) -> list[str]:
+    """Requirements the image's Python needs that no wheel in `wheels` satisfies.
+
+    pip judges environment markers by the interpreter running it, not by --python-version, so
+    a dependency under `python_full_version < "3.11.3"` is skipped on a 3.11.7 host even for a
+    3.11.2 image. Extras are left out: pip resolved the requested ones already.
+    """
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    present = {}
+    for path in wheels:
+        meta = read_wheel(path)
+        present[meta.name] = Version(meta.version)
+    environment = target.marker_environment()
+    missing: list[str] = []
+    for path in wheels:
+        for line in read_wheel(path).requires:
+            requirement = Requirement(line)
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            have = present.get(_normalize(requirement.name))
+            if have is None or not requirement.specifier.contains(have, prereleases=True):
+                requirement.marker = None
+                missing.append(str(requirement))
+    return sorted(set(missing))
+
+
+def fill_wheelhouse(
+    wheel: Path, wheelhouse: Path, target: TargetPython, extras: str = IMAGE_EXTRAS
+) -> list[Path]:
+    """The wheel and every dependency, as wheels for the image's Python, in a fresh folder."""
+    shutil.rmtree(wheelhouse, ignore_errors=True)
+    wheelhouse.mkdir(parents=True)
+    # Replicas share rate limits, the cache and jobs through Redis: the image needs it.
+    _download([f"{wheel}[{extras}]" if extras else str(wheel)], wheelhouse, target)
+    for _ in range(10):  # each round adds what the last one's wheels need; a few suffice
+        missing = missing_for_target(sorted(wheelhouse.glob("*.whl")), target)
+        if not missing:
+            return sorted(wheelhouse.glob("*.whl"))
+        _download(missing, wheelhouse, target)
+    raise BuildError(f"the wheelhouse still lacks {missing} for Python {target.full_version}")
 
 
 @dataclass(frozen=True)
@@ -479,17 +545,7 @@ def write_sbom(wheels: Sequence[Path], target: TargetPython, destination: Path) 
     bom = Bom()
     bom.metadata.component = root
     bom.components.update(components.values())
-    environment = {
-        "python_version": target.version,
-        "python_full_version": f"{target.version}.0",
-        "platform_machine": target.machine,
-        "sys_platform": "linux",
-        "platform_system": "Linux",
-        "os_name": "posix",
-        "implementation_name": "cpython",
-        "platform_python_implementation": "CPython",
-        "extra": "",
-    }
+    environment = target.marker_environment()
     for meta in metadata:
         needs = []
         for line in meta.requires:
