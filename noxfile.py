@@ -21,7 +21,7 @@ nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 # The checkout plus its extras; every other requirement comes from the index.
-PROJECT = ".[gate,dev]"
+PROJECT = ".[gate,redis,dev]"
 WEB = Path(__file__).resolve().parent / "web"
 
 

@@ -49,6 +49,59 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from genesis.service.settings import load_settings
+
+    overrides: dict[str, Any] = {
+        name: value
+        for name in ("job_queues", "job_concurrency", "provider", "model")
+        if (value := getattr(args, name)) is not None
+    }
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as error:
+        print(f"genesis worker: {_settings_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.redis_url is None:
+        print(
+            "genesis worker: jobs live in Redis: set GENESIS_REDIS_URL (or _FILE)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from genesis.service.jobs.worker import run_worker
+    from genesis.service.server import ListenError
+
+    try:
+        return run_worker(settings)
+    except ListenError as error:
+        print(f"genesis worker: {error}", file=sys.stderr)
+        return 1
+
+
+def _add_worker_command(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run the consumers of /v1/jobs",
+        description="Run queued chat completion jobs (POST /v1/jobs) from Redis with the "
+        "service's settings and provider. SIGTERM: take no new jobs, finish running ones "
+        "(GENESIS_GRACE_SECONDS), exit 0. See docs/operations.md, Workers.",
+    )
+    worker.add_argument(
+        "--queues",
+        dest="job_queues",
+        help="queues to consume, comma-separated (GENESIS_JOB_QUEUES)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        dest="job_concurrency",
+        type=int,
+        help="jobs run at once per queue (GENESIS_JOB_CONCURRENCY, default 4)",
+    )
+    worker.add_argument("--provider", help="offline or openai (GENESIS_PROVIDER)")
+    worker.add_argument("--model", help="model name to serve (GENESIS_MODEL)")
+    worker.set_defaults(handler=_worker)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genesis",
@@ -73,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--model", help="model name to serve (GENESIS_MODEL)")
     serve.set_defaults(handler=_serve)
+    _add_worker_command(commands)
     _add_gate_commands(commands)
+    _add_keys_commands(commands)
     return parser
 
 
@@ -82,6 +137,50 @@ def _add_gate_commands(commands: Any) -> None:
     from genesis.cli_gate import add_gate_commands
 
     add_gate_commands(commands)
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from genesis.service.keys import key_line, new_key, parse_line
+
+    key = new_key()
+    try:
+        line = key_line(args.name, key) + (f" models={args.models}" if args.models else "")
+        # The line must read back as the service will read it.
+        parse_line(line, "--models")
+    except ValueError as error:
+        print(f"genesis keys new: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    # stdout is the key, then its line, so `| tail -n 1 >> keys` appends just the line.
+    print(key)
+    print(line)
+    print(
+        "genesis keys new: give the first line to the client (it is shown only now); "
+        "append the second to GENESIS_API_KEYS_FILE and restart the service",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _add_keys_commands(commands: Any) -> None:
+    keys = commands.add_parser(
+        "keys",
+        help="manage API keys of the chat service",
+        description="API keys for GENESIS_API_KEYS_FILE (docs/operations.md).",
+    )
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    new = actions.add_parser(
+        "new",
+        help="print a fresh API key and its keys file line",
+        description="Print a fresh API key (first line) and the NAME:sha256:HEX line for "
+        "GENESIS_API_KEYS_FILE (second line). Only the line is stored; the key is shown once.",
+    )
+    new.add_argument("name", metavar="NAME", help="who the key is for (letters, digits, _.-)")
+    new.add_argument(
+        "--models",
+        metavar="MODEL[,MODEL...]",
+        help="restrict the key to these models (adds models=... to the line)",
+    )
+    new.set_defaults(handler=_keys_new)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.processes import ManagedProcess, free_port, http_ok
+from harness.secrets import WATCH
 
 
 class GenesisServer(ManagedProcess):
@@ -41,6 +42,8 @@ class GenesisServer(ManagedProcess):
             cwd=log_dir,
         )
         self.url = f"http://127.0.0.1:{self.port}"
+        # Every log of every genesis process is scanned for secrets at the end of the run.
+        WATCH.watch(self.log_path, env)
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def ready(self) -> bool:

@@ -18,6 +18,7 @@ from harness.openai_stub import OpenAIStub
 from harness.processes import require_binary
 from harness.prometheus import PrometheusServer, RuleFile, ScrapeJob
 from harness.redis import RedisServer
+from harness.secrets import WATCH
 
 
 class RedisFactory:
@@ -129,6 +130,16 @@ def prometheus_server(tmp_path: Path) -> Iterator[PrometheusFactory]:
     factory = PrometheusFactory(tmp_path, require_binary("prometheus", "prometheus"))
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """After the last test: no log line any genesis process wrote holds a secret."""
+    yield
+    leaks = WATCH.leaks()
+    assert not leaks, f"{len(leaks)} secret(s) in genesis logs:\n" + "\n".join(
+        str(leak) for leak in leaks[:20]
+    )
 
 
 @pytest.hookimpl(wrapper=True)

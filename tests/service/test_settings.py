@@ -49,7 +49,8 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_env_files_per_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("GENESIS_PORT=8001\nGENESIS_MODEL=base-model\n")
-    (tmp_path / ".env.staging").write_text("GENESIS_PORT=8002\n")
+    # Staging needs a keys file or an explicit GENESIS_AUTH=off (docs/operations.md).
+    (tmp_path / ".env.staging").write_text("GENESIS_PORT=8002\nGENESIS_AUTH=off\n")
     assert load_settings().port == 8001
     monkeypatch.setenv("GENESIS_ENV", "staging")
     staged = load_settings()
@@ -101,13 +102,15 @@ def test_secrets_never_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
     assert SECRET not in settings.model_dump_json()
 
 
-def test_faults_refused_in_prod() -> None:
+def test_faults_refused_in_prod(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text(f"ops:sha256:{'0' * 64}\n")
     assert Settings(fault_error_rate=0.5).faults_enabled
     with pytest.raises(ValidationError, match="refused when GENESIS_ENV=prod"):
-        Settings(env="prod", fault_error_rate=0.1)
+        Settings(env="prod", api_keys_file=keys, fault_error_rate=0.1)
     with pytest.raises(ValidationError, match="refused when GENESIS_ENV=prod"):
-        Settings(env="prod", fault_latency_ms=100)
-    assert not Settings(env="prod").faults_enabled
+        Settings(env="prod", api_keys_file=keys, fault_latency_ms=100)
+    assert not Settings(env="prod", api_keys_file=keys).faults_enabled
 
 
 @pytest.mark.parametrize(

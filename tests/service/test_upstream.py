@@ -40,6 +40,9 @@ def service(
                 "GENESIS_OPENAI_API_KEY": UPSTREAM_KEY,
                 "GENESIS_OPENAI_READ_TIMEOUT": str(READ_TIMEOUT),
                 "GENESIS_OPENAI_MAX_RETRIES": "0",
+                # One fault per test, in a row: the breaker (test_upstream_resilience.py)
+                # would open half-way through the module.
+                "GENESIS_CIRCUIT_FAILURE_THRESHOLD": "0",
                 "GENESIS_LOG_LEVEL": "debug",
             }
         )

@@ -10,18 +10,26 @@ from quart_schema import Info, OpenAPIProvider, QuartSchema
 
 from genesis import __version__
 from genesis.observability import Metrics
+from genesis.service.auth import install_auth
+from genesis.service.cache import ResponseCache
 from genesis.service.errors import register_error_handlers
 from genesis.service.faults import FaultInjector
+from genesis.service.jobs import install_jobs
+from genesis.service.limits import RequestLimits
 from genesis.service.providers import Provider, build_provider
+from genesis.service.ratelimiter import RateLimiter
 from genesis.service.readiness import Readiness
+from genesis.service.requestlog import install_request_log
 from genesis.service.routes.chat import api
 from genesis.service.routes.health import health
 from genesis.service.routes.web import WEB_DIST, web_blueprint
 from genesis.service.schemas import ChatCompletionChunk, ErrorResponse
 from genesis.service.settings import Settings, load_settings
 from genesis.service.state import ServiceState, service_state
+from genesis.service.stores import Store, open_store
 
 _STREAM_PATH = "/v1/chat/completions"
+_JOBS_PATH = "/v1/jobs"
 _REF = "#/components/schemas/{model}"
 
 
@@ -31,10 +39,26 @@ class _GenesisOpenAPI(OpenAPIProvider):
 
     def schema(self) -> dict[str, Any]:
         document = super().schema()
+        state = service_state()
+        # A job (/v1/jobs) takes a chat completion body, checked the same way.
+        for path in (_STREAM_PATH, _JOBS_PATH):
+            body = document["paths"][path]["post"]["requestBody"]
+            body["required"] = True
+            properties = body["content"]["application/json"]["schema"]["properties"]
+            properties["model"]["enum"] = state.provider.models()
+            # The request limits are configuration too (limits.py enforces them).
+            properties["messages"]["maxItems"] = state.settings.max_messages
+            for name in ("max_tokens", "max_completion_tokens"):
+                for option in properties[name].get("anyOf", []):
+                    if option.get("type") == "integer":
+                        option["maximum"] = state.settings.max_tokens
+        # A job's result is read from the job, never streamed.
+        document["paths"][_JOBS_PATH]["post"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ]["properties"]["stream"]["const"] = False
         operation = document["paths"][_STREAM_PATH]["post"]
-        operation["requestBody"]["required"] = True
-        request_schema = operation["requestBody"]["content"]["application/json"]["schema"]
-        request_schema["properties"]["model"]["enum"] = service_state().provider.models()
+        if state.settings.key_ring is not None:
+            _require_bearer(document)
         ok = operation["responses"][200]
         components = document["components"]["schemas"]
         for model in (ChatCompletionChunk, ErrorResponse):
@@ -70,6 +94,19 @@ class _GenesisOpenAPI(OpenAPIProvider):
         return document
 
 
+def _require_bearer(document: dict[str, Any]) -> None:
+    """Say in the document that every /v1 operation needs `Authorization: Bearer KEY`."""
+    document.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from `genesis keys new NAME` (docs/operations.md).",
+    }
+    for path, operations in document["paths"].items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -86,6 +123,9 @@ def create_app(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         # Quart's default would let an unreadable request hold a worker for a minute.
         BODY_TIMEOUT=30,
+        # Background tasks run during the drain and grace too; this is the extra time they
+        # get once the server stopped, inside the worker's own stop margin (server.py).
+        BACKGROUND_TASK_SHUTDOWN_TIMEOUT=2,
         PROVIDE_AUTOMATIC_OPTIONS=True,
     )
     QuartSchema(
@@ -96,22 +136,52 @@ def create_app(
         scalar_ui_path=None,
     )
     register_error_handlers(app)
+    install_auth(app, settings.key_ring)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(web_blueprint(web_dist))
 
+    metrics = Metrics(app, track=settings.track, version=__version__, revision=settings.revision)
+    install_jobs(app, settings, metrics.service)
     state = ServiceState(
         settings=settings,
-        provider=provider or build_provider(settings),
+        provider=provider or build_provider(settings, metrics.service),
         readiness=Readiness(),
         faults=FaultInjector(settings.fault_error_rate, settings.fault_latency_ms)
         if settings.faults_enabled
         else None,
-        metrics=Metrics(app, track=settings.track, version=__version__, revision=settings.revision),
+        metrics=metrics,
+        request_limits=RequestLimits(
+            max_messages=settings.max_messages,
+            max_total_chars=settings.max_total_chars,
+            max_tokens=settings.max_tokens,
+        ),
+        store=_shared_store(settings),
     )
+    if state.store is not None and _rate_limited(settings):
+        state.limiter = RateLimiter(
+            state.store,
+            rpm=settings.rate_limit_rpm,
+            tpm=settings.rate_limit_tpm,
+            metrics=state.metrics.service,
+        )
+    if state.store is not None and settings.cache_ttl_seconds:
+        state.cache = ResponseCache(
+            state.store, settings.cache_ttl_seconds, metrics=state.metrics.service
+        )
     if settings.readiness_checks_upstream:
         state.readiness.add_check("upstream", state.provider.check)
+    if settings.redis_url is not None and state.store is not None:
+        # Shared limits are the point of Redis: an instance that cannot reach it must not
+        # take traffic (it would refuse every request it rate-limits).
+        state.readiness.add_check("redis", state.store.check)
     state.attach(app)
+    # Last, so it wraps every other middleware: its duration and request id cover it all.
+    install_request_log(
+        app,
+        log_content=settings.log_content,
+        connection_close=lambda: state.readiness.state == "draining",
+    )
 
     @app.before_serving
     async def _started() -> None:
@@ -121,5 +191,22 @@ def create_app(
     async def _stopping() -> None:
         state.readiness.begin_drain()
         await state.provider.aclose()
+        if state.store is not None:
+            await state.store.aclose()
 
     return app
+
+
+def _rate_limited(settings: Settings) -> bool:
+    ring = settings.key_ring
+    per_key = ring is not None and any(key.rpm or key.tpm for key in ring.keys)
+    return bool(settings.rate_limit_rpm or settings.rate_limit_tpm or per_key)
+
+
+def _shared_store(settings: Settings) -> Store | None:
+    """Redis when configured; in-process memory only when a feature needs state."""
+    if settings.redis_url is not None:
+        return open_store(settings.redis_url.get_secret_value())
+    if _rate_limited(settings) or settings.cache_ttl_seconds:
+        return open_store(None)
+    return None

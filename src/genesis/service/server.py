@@ -39,6 +39,10 @@ from genesis.service.state import service_state
 log = structlog.get_logger("genesis.server")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# After drain + grace, a worker gives Quart's shutdown (after_serving, background tasks) this
+# long before it stops itself; the supervisor kills a worker only later (SUPERVISOR_MARGIN).
+HARD_STOP_MARGIN = 3.0
+SUPERVISOR_MARGIN = 5.0
 
 
 class ListenError(Exception):
@@ -96,15 +100,34 @@ async def _serve(
             "draining", drain_seconds=settings.drain_seconds, grace_seconds=settings.grace_seconds
         )
         await asyncio.sleep(settings.drain_seconds)
+        log.info("listener closing; in-flight requests have the grace period to finish")
 
-    try:
-        await worker_serve(
+    serving = asyncio.ensure_future(
+        worker_serve(
             wrap_app(app, config.wsgi_max_body_size, "asgi"),
             config,
             sockets=sockets,
             shutdown_trigger=shutdown_trigger,
         )
+    )
+
+    async def enforce_grace() -> None:
+        # Hypercorn bounds in-flight work by graceful_timeout, but on Python >= 3.12.1 it
+        # first awaits Server.wait_closed(), which waits for every connection: one stuck
+        # client would hold the process past any grace. This is the bound that always holds.
+        await stop.wait()
+        await asyncio.sleep(settings.drain_seconds + settings.grace_seconds + HARD_STOP_MARGIN)
+        log.error("requests outlived the grace period; stopping anyway")
+        serving.cancel()
+
+    enforcer = loop.create_task(enforce_grace())
+    try:
+        await serving
+    except asyncio.CancelledError:
+        if not enforcer.done():
+            raise
     finally:
+        enforcer.cancel()
         if watcher is not None:
             watcher.cancel()
     log.info("stopped")
@@ -148,7 +171,9 @@ def _supervise(settings: Settings, config: Config, sockets: Sockets) -> int:
             exit_code = 1
             shared.set()
         if shared.is_set() and stop_deadline is None:
-            stop_deadline = time.monotonic() + settings.drain_seconds + settings.grace_seconds + 5
+            stop_deadline = (
+                time.monotonic() + settings.drain_seconds + settings.grace_seconds
+            ) + SUPERVISOR_MARGIN
         if stop_deadline is not None and time.monotonic() > stop_deadline:
             for process in workers:
                 if process.is_alive():
@@ -214,6 +239,15 @@ def run_server(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 
 def _serve_until_stopped(settings: Settings, config: Config, sockets: Sockets) -> int:
+    if settings.key_ring is None:
+        log.warning(
+            "authentication is off: /v1 answers anyone who can reach it",
+            auth=settings.auth,
+            host=settings.host,
+            env=settings.env,
+        )
+    if settings.redis_url is None and (settings.rate_limit_rpm or settings.rate_limit_tpm):
+        log.info("rate limits are counted in-process: correct for one instance only")
     if settings.faults_enabled:
         log.warning(
             "fault injection is on",

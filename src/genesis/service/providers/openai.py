@@ -1,18 +1,46 @@
-"""Any OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp...) through the official SDK."""
+"""Any OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp...) through the official SDK.
+
+The SDK is only the transport: its own retries are off (`max_retries=0`) so that genesis'
+are the only ones, and every attempt goes through the same gate — the circuit breaker, the
+request's deadline, and the retry policy of `genesis.service.resilience`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
+import asyncio
+import random
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import openai
+import structlog
 
+from genesis.observability import CircuitState, ServiceMetrics
 from genesis.service.errors import SERVER_ERROR, APIError
+from genesis.service.requestlog import note_upstream_attempt
+from genesis.service.resilience import (
+    UNHEALTHY,
+    UNPERMITTED,
+    CircuitBreaker,
+    Failure,
+    Permit,
+    RetryPolicy,
+    parse_retry_after,
+    retry_after_header,
+    retry_delay,
+)
 from genesis.service.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
 from genesis.service.settings import Settings
 
+log = structlog.get_logger("genesis.upstream")
+
 # Servers such as vLLM or llama.cpp take any key, but the SDK refuses an empty one.
 _NO_KEY = "no-key-configured"
+CIRCUIT = "upstream"
+
+T = TypeVar("T")
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -23,15 +51,60 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+def upstream_timeout(reason: str = "did not answer in time") -> APIError:
+    return APIError(
+        504,
+        f"The upstream model provider {reason}",
+        type=SERVER_ERROR,
+        code="upstream_timeout",
+    )
+
+
+def malformed_answer() -> APIError:
+    return APIError(
+        502,
+        "The upstream model provider sent a malformed answer",
+        type=SERVER_ERROR,
+        code="upstream_error",
+    )
+
+
+def circuit_open(retry_after: float) -> APIError:
+    return APIError(
+        503,
+        "The upstream model provider is failing; genesis stopped calling it for a while "
+        "(circuit breaker open). Retry later",
+        type=SERVER_ERROR,
+        code="upstream_unavailable",
+        headers={"Retry-After": retry_after_header(retry_after)},
+    )
+
+
+def classify(error: Exception) -> Failure:
+    """The kind of failure an SDK error (or a malformed answer) is."""
+    if isinstance(error, openai.APITimeoutError | TimeoutError):
+        return Failure.TIMEOUT
+    if isinstance(error, openai.APIConnectionError):
+        return Failure.CONNECT
+    if isinstance(error, openai.RateLimitError):
+        return Failure.RATE_LIMITED
+    if isinstance(error, openai.APIStatusError) and 400 <= error.status_code < 500:
+        return Failure.REJECTED
+    # 5xx, an error event inside a stream, invalid JSON.
+    return Failure.SERVER
+
+
+def upstream_retry_after(error: Exception) -> float | None:
+    if not isinstance(error, openai.APIStatusError):
+        return None
+    headers = error.response.headers
+    return parse_retry_after(headers.get("retry-after"), headers.get("retry-after-ms"))
+
+
 def map_upstream_error(error: Exception, secrets: list[str]) -> APIError:
     """The error the client sees for a failed upstream call, in OpenAI's shape."""
-    if isinstance(error, openai.APITimeoutError):
-        return APIError(
-            504,
-            "The upstream model provider did not answer in time",
-            type=SERVER_ERROR,
-            code="upstream_timeout",
-        )
+    if isinstance(error, openai.APITimeoutError | TimeoutError):
+        return upstream_timeout()
     if isinstance(error, openai.APIConnectionError):
         return APIError(
             502,
@@ -70,6 +143,8 @@ def map_upstream_error(error: Exception, secrets: list[str]) -> APIError:
             param=param if isinstance(param, str) else None,
             code="upstream_rejected",
         )
+    if isinstance(error, ValueError):
+        return malformed_answer()
     return APIError(
         502,
         f"The upstream model provider failed ({type(error).__name__})",
@@ -78,34 +153,163 @@ def map_upstream_error(error: Exception, secrets: list[str]) -> APIError:
     )
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """The moment a request's upstream work must be over, on the provider's clock."""
+
+    at: float
+    clock: Callable[[], float]
+
+    def remaining(self) -> float:
+        return self.at - self.clock()
+
+
+@dataclass
+class _OpenStream:
+    upstream: openai.AsyncStream[Any]
+    chunks: AsyncIterator[Any]
+    first: Any | None
+
+
 class OpenAIProvider:
-    """Forwards completions to an OpenAI-compatible API with `AsyncOpenAI`."""
+    """Forwards completions to an OpenAI-compatible API with `AsyncOpenAI`, with retries,
+    a circuit breaker and a per-request deadline."""
 
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ServiceMetrics | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         self._secrets = [key]
         self._model = settings.served_model
+        self._metrics = metrics
+        self._clock = clock
+        # Jitter, not security.
+        self._rng = rng or random.Random()  # noqa: S311
+        self._attempt_timeout = settings.openai_total_timeout
+        self._deadline_seconds = settings.request_deadline_seconds
+        self._policy = RetryPolicy(
+            max_retries=settings.openai_max_retries,
+            base_delay=settings.openai_retry_base_seconds,
+            max_delay=settings.openai_retry_max_seconds,
+            max_retry_after=settings.openai_retry_after_max_seconds,
+        )
+        self.breaker = CircuitBreaker(
+            settings.circuit_failure_threshold,
+            settings.circuit_cooldown_seconds,
+            clock,
+            on_change=self._circuit_changed,
+        )
+        if metrics is not None:
+            metrics.circuit_state(CIRCUIT, CircuitState.CLOSED)
         self._client = openai.AsyncOpenAI(
             api_key=key or _NO_KEY,
             base_url=settings.openai_base_url,
+            # Read applies to every read, so a stream that stalls between chunks ends too.
             timeout=openai.Timeout(
                 settings.openai_read_timeout, connect=settings.openai_connect_timeout
             ),
-            max_retries=settings.openai_max_retries,
+            max_retries=0,
         )
+
+    def _circuit_changed(self, state: CircuitState) -> None:
+        log.warning("upstream circuit breaker changed", circuit=CIRCUIT, state=state.name.lower())
+        if self._metrics is not None:
+            self._metrics.circuit_state(CIRCUIT, state)
 
     def models(self) -> list[str]:
         return [self._model]
 
+    def _deadline(self) -> Deadline:
+        return Deadline(self._clock() + self._deadline_seconds, self._clock)
+
+    async def _attempts(
+        self, call: Callable[[], Awaitable[T]], deadline: Deadline
+    ) -> tuple[T, Permit]:
+        """`call` until it succeeds, the retry policy gives up, the deadline passes or the
+        circuit is open; raises the `APIError` the client should see. The caller settles the
+        successful attempt's permit (a stream only knows at its end)."""
+        retries = 0
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise upstream_timeout("did not answer within the request deadline")
+            permit = self.breaker.acquire()
+            if permit is None:
+                raise circuit_open(self.breaker.retry_after())
+            note_upstream_attempt()
+            try:
+                async with asyncio.timeout(min(self._attempt_timeout, remaining)):
+                    result = await call()
+            except (openai.OpenAIError, ValueError, TimeoutError) as error:
+                failure = classify(error)
+                self._settle(permit, failure)
+                delay = retry_delay(
+                    self._policy,
+                    retries_done=retries,
+                    failure=failure,
+                    retry_after=upstream_retry_after(error),
+                    remaining=deadline.remaining(),
+                    rng=self._rng,
+                )
+                if delay is None:
+                    raise map_upstream_error(error, self._secrets) from error
+                log.info(
+                    "retrying upstream call",
+                    failure=str(failure),
+                    retry=retries + 1,
+                    delay_seconds=round(delay, 3),
+                )
+                if self._metrics is not None:
+                    self._metrics.upstream_retry(self.name)
+                await asyncio.sleep(delay)
+                retries += 1
+            except BaseException:
+                # Cancelled (the client left, or shutdown): no verdict on the upstream.
+                self.breaker.abandon(permit)
+                raise
+            else:
+                return result, permit
+
+    def _settle(self, permit: Permit, failure: Failure) -> None:
+        if failure in UNHEALTHY:
+            self.breaker.failure(permit)
+        else:
+            # A 4xx or 429 is an answer: the upstream works.
+            self.breaker.success(permit)
+
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         params = request.upstream_params()
+
+        async def call() -> Any:
+            return await self._client.chat.completions.create(**params)
+
+        result, permit = await self._attempts(call, self._deadline())
+        self.breaker.success(permit)
         try:
-            result = await self._client.chat.completions.create(**params)
-        except openai.OpenAIError as error:
-            raise map_upstream_error(error, self._secrets) from error
-        return ChatCompletion.model_validate(result.model_dump(exclude_unset=True))
+            return ChatCompletion.model_validate(result.model_dump(exclude_unset=True))
+        except ValueError as error:
+            raise malformed_answer() from error
+
+    async def _open_stream(self, params: dict[str, Any]) -> _OpenStream:
+        # The first chunk is part of the attempt: until the client has seen a byte, a failure
+        # can still be retried.
+        upstream = await self._client.chat.completions.create(stream=True, **params)
+        chunks = aiter(upstream)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await upstream.close()
+            raise
+        return _OpenStream(upstream, chunks, first)
 
     async def stream(
         self, request: ChatCompletionRequest
@@ -113,21 +317,41 @@ class OpenAIProvider:
         params: dict[str, Any] = request.upstream_params()
         if request.wants_usage_in_stream:
             params["stream_options"] = {"include_usage": True}
+        deadline = self._deadline()
+        opened, permit = await self._attempts(lambda: self._open_stream(params), deadline)
+        if permit.probe:
+            # A probe that streams is proof enough; holding the half-open slot for a whole
+            # generation would keep every other request refused meanwhile.
+            self.breaker.success(permit)
+            permit = UNPERMITTED
+        verdict = self.breaker.abandon
         try:
-            upstream = await self._client.chat.completions.create(stream=True, **params)
-            async with upstream:
-                async for chunk in upstream:
-                    yield ChatCompletionChunk.model_validate(chunk.model_dump(exclude_unset=True))
-        except openai.OpenAIError as error:
+            if opened.first is None:
+                verdict = self.breaker.success
+                return
+            yield ChatCompletionChunk.model_validate(opened.first.model_dump(exclude_unset=True))
+            while True:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise upstream_timeout("did not finish within the request deadline")
+                try:
+                    async with asyncio.timeout(remaining):
+                        chunk = await anext(opened.chunks)
+                except StopAsyncIteration:
+                    verdict = self.breaker.success
+                    return
+                except TimeoutError as error:
+                    raise upstream_timeout("did not finish within the request deadline") from error
+                yield ChatCompletionChunk.model_validate(chunk.model_dump(exclude_unset=True))
+        except (openai.OpenAIError, ValueError) as error:
+            # Broken after the first chunk: too late to retry, but it counts against the
+            # upstream's health (a stream's verdict is known only at its end).
+            if classify(error) in UNHEALTHY:
+                verdict = self.breaker.failure
             raise map_upstream_error(error, self._secrets) from error
-        except ValueError as error:
-            # A malformed chunk (invalid JSON or shape) from the upstream.
-            raise APIError(
-                502,
-                "The upstream model provider sent a malformed stream chunk",
-                type=SERVER_ERROR,
-                code="upstream_error",
-            ) from error
+        finally:
+            verdict(permit)
+            await opened.upstream.close()
 
     async def check(self) -> None:
         try:
