@@ -23,8 +23,11 @@ EXAMPLES_PER_OPERATION = 40
 
 def test_api_conforms_to_its_schema(tmp_path: Path, redis_server: RedisServer) -> None:
     with genesis_servers(tmp_path) as start:
-        # With Redis, so /v1/jobs is exercised (without it, it answers 503 by design).
-        server = start({"GENESIS_REDIS_URL": redis_server.url})
+        # With Redis, so /v1/jobs is exercised (without it, it answers 503 by design), and
+        # with conversations on (off, they answer 404 by design).
+        server = start(
+            {"GENESIS_REDIS_URL": redis_server.url, "GENESIS_CONVERSATION_TTL_SECONDS": "60"}
+        )
         schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
         assert {operation.label for operation in operations} >= {
@@ -33,6 +36,8 @@ def test_api_conforms_to_its_schema(tmp_path: Path, redis_server: RedisServer) -
             "GET /readyz",
             "POST /v1/jobs",
             "GET /v1/jobs/{job_id}",
+            "POST /v1/conversations",
+            "POST /v1/conversations/{conversation_id}/messages",
         }
         for operation in operations:
 

@@ -88,8 +88,9 @@ class RedMiddleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._in_flight.dec()
             method = method_label(scope["method"])
             route = scope.get(ROUTE_SCOPE_KEY, UNMATCHED_ROUTE)
             self._requests(method, route, status or outcome_if_unanswered, self._track).inc()
             self._durations(method, route, self._track).observe(elapsed)
+            # Last: a scrape that sees nothing in flight sees every finished request counted.
+            self._in_flight.dec()

@@ -12,6 +12,8 @@ from genesis import __version__
 from genesis.observability import Metrics
 from genesis.service.auth import install_auth
 from genesis.service.cache import ResponseCache
+from genesis.service.conversations import install_conversations
+from genesis.service.conversations.model import ID_PATTERN as CONVERSATION_ID_PATTERN
 from genesis.service.errors import register_error_handlers
 from genesis.service.faults import FaultInjector
 from genesis.service.jobs import install_jobs
@@ -30,6 +32,7 @@ from genesis.service.stores import Store, open_store
 
 _STREAM_PATH = "/v1/chat/completions"
 _JOBS_PATH = "/v1/jobs"
+_APPEND_PATH = "/v1/conversations/{conversation_id}/messages"
 _REF = "#/components/schemas/{model}"
 
 
@@ -52,6 +55,13 @@ class _GenesisOpenAPI(OpenAPIProvider):
                 for option in properties[name].get("anyOf", []):
                     if option.get("type") == "integer":
                         option["maximum"] = state.settings.max_tokens
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "conversation_id":
+                        parameter["schema"]["pattern"] = CONVERSATION_ID_PATTERN
+        # A create may come without a body; an append needs one.
+        document["paths"][_APPEND_PATH]["post"]["requestBody"]["required"] = True
         # A job's result is read from the job, never streamed.
         document["paths"][_JOBS_PATH]["post"]["requestBody"]["content"]["application/json"][
             "schema"
@@ -143,6 +153,7 @@ def create_app(
 
     metrics = Metrics(app, track=settings.track, version=__version__, revision=settings.revision)
     install_jobs(app, settings, metrics.service)
+    install_conversations(app, settings)
     state = ServiceState(
         settings=settings,
         provider=provider or build_provider(settings, metrics.service),

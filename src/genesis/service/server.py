@@ -248,6 +248,8 @@ def _serve_until_stopped(settings: Settings, config: Config, sockets: Sockets) -
         )
     if settings.redis_url is None and (settings.rate_limit_rpm or settings.rate_limit_tpm):
         log.info("rate limits are counted in-process: correct for one instance only")
+    if settings.redis_url is None and settings.conversation_ttl_seconds:
+        log.info("conversations are kept in-process: correct for one instance only")
     if settings.faults_enabled:
         log.warning(
             "fault injection is on",

@@ -180,8 +180,9 @@ class Settings(BaseSettings):
     )
     redis_url: SecretStr | None = Field(
         None,
-        description="Redis shared by every replica for rate limits and the cache "
-        "(`redis://`, `rediss://` or `unix://`); unset: in-process state, one instance only.",
+        description="Redis shared by every replica for rate limits, the cache and "
+        "conversations (`redis://`, `rediss://` or `unix://`); unset: in-process state, one "
+        "instance only.",
     )
     redis_url_file: Path | None = Field(
         None, description="File holding the Redis URL (instead of GENESIS_REDIS_URL)."
@@ -243,6 +244,27 @@ class Settings(BaseSettings):
         le=86_400 * 30,
         description="Seconds an exact-match cached answer of a non-streaming chat completion "
         "is served; 0 turns the response cache off.",
+    )
+    conversation_ttl_seconds: int = Field(
+        0,
+        ge=0,
+        le=86_400 * 30,
+        description="Seconds a server-side conversation (`/v1/conversations`) lives after its "
+        "last write; 0 turns conversations off (the routes answer 404). On Redis when "
+        "GENESIS_REDIS_URL is set, else in the process (one instance only).",
+    )
+    conversation_max_messages: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Most messages one conversation may hold; an append past it gets 400.",
+    )
+    conversation_max_chars: int = Field(
+        200_000,
+        ge=1,
+        le=100_000_000,
+        description="Most characters of message content one conversation may hold; an append "
+        "past it gets 413.",
     )
     rate_limit_rpm: int = Field(
         0, ge=0, description="Requests per minute allowed to each API key; 0 means unlimited."
