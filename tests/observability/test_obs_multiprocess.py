@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.genesis import settled_metrics
 from harness.processes import ManagedProcess, free_port, http_ok, require_binary
-from observability.test_obs_exposition import sample_sum, scrape
+from observability.test_obs_exposition import sample_sum
 
 FIXTURE_SERVER = Path(__file__).parent / "obs_fixture_server.py"
 REQUESTS = 300
@@ -61,14 +62,7 @@ def test_two_workers_count_every_request_once(tmp_path: Path) -> None:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 statuses = list(pool.map(hello, range(REQUESTS)))
         assert statuses == [200] * REQUESTS
-        # A client has its answer a moment before the worker records it: wait until nothing
-        # is in flight (the middleware counts a request before it leaves the in-flight gauge).
-        deadline = time.monotonic() + 10
-        text = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
-        while sample_sum(text, "http_requests_in_flight", track="canary") != 0:
-            assert time.monotonic() < deadline, "requests stayed in flight after their answers"
-            time.sleep(0.05)
-            text = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+        text = settled_metrics(f"http://127.0.0.1:{metrics_port}/metrics")
 
     served_by = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("histogram_*.db")} & pids
     assert len(served_by) == 2, "both workers should have served requests"

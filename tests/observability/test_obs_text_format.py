@@ -7,7 +7,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from wsgiref.simple_server import WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from prometheus_client import (
@@ -84,10 +84,15 @@ def test_a_full_cache_is_emptied_and_the_output_stays_right(
     assert len(_text_format._prefixes) <= 3
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[str, CollectorRegistry]]:
     registry = _every_kind()
-    server: WSGIServer = make_server("127.0.0.1", 0, metrics_app(registry))
+    server: WSGIServer = make_server("127.0.0.1", 0, metrics_app(registry), handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

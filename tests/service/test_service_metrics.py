@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from genesis import __version__
 from genesis.service.settings import OFFLINE_MODEL
-from harness.genesis import GenesisFactory
+from harness.genesis import GenesisFactory, settled_metrics
 from harness.processes import require_binary
 
 pytestmark = pytest.mark.integration
@@ -21,8 +21,7 @@ PROMPT = [{"role": "user", "content": "count me"}]
 
 
 def scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode())
+    return settled_metrics(url)
 
 
 def samples(text: str, name: str, **labels: str) -> float:
