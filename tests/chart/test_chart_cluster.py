@@ -191,8 +191,9 @@ def test_every_object_of_every_toggle_is_accepted_by_the_api_server(
 def test_rolling_install_serves_and_passes_helm_test(
     kube_cluster: KubeCluster, kube_namespace: str, helm_config: helm.Config, images: dict[str, str]
 ) -> None:
-    # The worker Deployment runs `serve` here: `genesis worker` does not exist yet, and this
-    # proves its Deployment (hardened, same image, no ports or probes) starts and stays up.
+    # The worker Deployment runs `serve` here: `genesis worker` needs a Redis, which the test
+    # cluster does not run; this proves its Deployment (hardened, same image, no ports or
+    # probes) starts and stays up. The worker itself: tests/service/test_jobs_workers.py.
     values = _values(worker={"enabled": True, "args": ["serve"]})
     release = helm_config.install(CHART, "rel", values, wait="watcher", timeout=180)
     assert release["status"] == "deployed"
