@@ -129,7 +129,8 @@ def test_a_job_of_a_killed_worker_is_finished_by_another(
     first = start_worker(GENESIS_JOB_CONCURRENCY="1")
     openai_stub.script(Fault.ok(latency=60))
     job_id = jobs.submit()
-    running = jobs.wait(job_id, lambda job: job["status"] == "running")
+    # saq marks a job active a moment before the worker writes its attempt to the history.
+    running = jobs.wait(job_id, lambda job: job["status"] == "running" and job["history"])
     openai_stub.wait_for_requests(1)
     assert _pid_of(first) in running["history"][0]["worker"]
     second = start_worker()
