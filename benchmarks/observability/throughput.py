@@ -175,9 +175,13 @@ MINIMAL_LOAD = [Load("GET", "/items/{n}")]
 
 def genesis_app(instrumented: bool) -> Quart:
     """genesis' chat service with the offline provider, exactly as `genesis serve` builds it."""
+    from genesis.observability.logs import configure_logging
     from genesis.service import app as service_app
     from genesis.service.settings import Settings
 
+    # The request log line would cost both sides the same and flood the terminal: this
+    # measures metrics, so logging stays at warnings (benchmarks/service measures it all).
+    configure_logging("warning", "json")
     settings = Settings(_env_file=None)
     if instrumented:
         return service_app.create_app(settings)
