@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
+from benchmarks.machine import describe_machine
 from benchmarks.observability.scrape import ScrapeResult, measure
 from benchmarks.observability.throughput import (
     GENESIS_LOAD,
@@ -31,21 +31,6 @@ from benchmarks.observability.throughput import (
 
 LOSS_BUDGET = 0.05
 SCRAPE_BUDGET_MS = 50.0
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.platform()}, "
-        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
-    )
 
 
 def _verdict(ok: bool) -> str:
@@ -88,7 +73,7 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=21)
     args = parser.parse_args()
 
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
     report_throughput(
         compare("genesis chat service", genesis_app, GENESIS_LOAD, args.requests, args.rounds)
     )

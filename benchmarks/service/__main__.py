@@ -13,13 +13,13 @@ import argparse
 import asyncio
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.machine import describe_machine
 from benchmarks.service import load, targets
 from benchmarks.service.stats import median, paired, percentile, rotate
 
@@ -53,21 +53,6 @@ class Rounds:
 
     def median(self, measure: str) -> float:
         return median(self.get(measure))
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next(
-                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.platform()}, "
-        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
-    )
 
 
 def record_paced(rounds: Rounds, result: load.Paced) -> None:
@@ -242,7 +227,7 @@ def main() -> int:
 
     logs = args.logs or Path(tempfile.mkdtemp(prefix="bench-service-"))
     logs.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
     print(
         f"load: paced {args.rate:g} req/s for {args.paced:g} s (plain and streamed alternating), "
         f"then saturating {args.concurrency} connections for {args.count:,} requests or "
