@@ -437,14 +437,12 @@ def missing_for_target(wheels: Sequence[Path], target: TargetPython) -> list[str
     from packaging.requirements import Requirement
     from packaging.version import Version
 
-    present = {}
-    for path in wheels:
-        meta = read_wheel(path)
-        present[meta.name] = Version(meta.version)
+    metadata = [read_wheel(path) for path in wheels]
+    present = {meta.name: Version(meta.version) for meta in metadata}
     environment = target.marker_environment()
     missing: list[str] = []
-    for path in wheels:
-        for line in read_wheel(path).requires:
+    for meta in metadata:
+        for line in meta.requires:
             requirement = Requirement(line)
             if requirement.marker and not requirement.marker.evaluate(environment):
                 continue
