@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from genesis.observability._instruments import Instruments
+from genesis.observability._instruments import Children, Instruments
 
 
 class CircuitState(enum.IntEnum):
@@ -23,25 +23,33 @@ class JobOutcome(enum.StrEnum):
 
 
 class ServiceMetrics:
+    # Label values here are names the service chooses (cache, limit, circuit, provider, queue),
+    # so the children are kept, as the request path keeps its own.
     def __init__(self, instruments: Instruments, track: str) -> None:
-        self._i = instruments
         self._track = track
+        self._cache_lookups = Children(instruments.cache_lookups)
+        self._rate_limit_rejections = Children(instruments.rate_limit_rejections)
+        self._circuit_state = Children(instruments.circuit_state)
+        self._upstream_retries = Children(instruments.upstream_retries)
+        self._job_queue_depth = Children(instruments.job_queue_depth)
+        self._job_oldest_age = Children(instruments.job_oldest_age)
+        self._jobs_finished = Children(instruments.jobs_finished)
 
     def cache_hit(self, cache: str) -> None:
-        self._i.cache_lookups.labels(cache=cache, result="hit", track=self._track).inc()
+        self._cache_lookups(cache, "hit", self._track).inc()
 
     def cache_miss(self, cache: str) -> None:
-        self._i.cache_lookups.labels(cache=cache, result="miss", track=self._track).inc()
+        self._cache_lookups(cache, "miss", self._track).inc()
 
     def rate_limited(self, limit: str) -> None:
         """A request was refused by `limit` (for example `rpm` or `tpm`)."""
-        self._i.rate_limit_rejections.labels(limit=limit, track=self._track).inc()
+        self._rate_limit_rejections(limit, self._track).inc()
 
     def circuit_state(self, circuit: str, state: CircuitState) -> None:
-        self._i.circuit_state.labels(circuit=circuit, track=self._track).set(int(state))
+        self._circuit_state(circuit, self._track).set(int(state))
 
     def upstream_retry(self, provider: str) -> None:
-        self._i.upstream_retries.labels(provider=provider, track=self._track).inc()
+        self._upstream_retries(provider, self._track).inc()
 
     def job_queue(self, queue: str, *, depth: int, oldest_age_seconds: float) -> None:
         """Report what a look at the queue saw: how many jobs wait and how old the oldest is."""
@@ -49,10 +57,8 @@ class ServiceMetrics:
             raise ValueError(
                 f"queue depth and age must be >= 0, got {depth} and {oldest_age_seconds}"
             )
-        self._i.job_queue_depth.labels(queue=queue, track=self._track).set(depth)
-        self._i.job_oldest_age.labels(queue=queue, track=self._track).set(oldest_age_seconds)
+        self._job_queue_depth(queue, self._track).set(depth)
+        self._job_oldest_age(queue, self._track).set(oldest_age_seconds)
 
     def job_finished(self, queue: str, outcome: JobOutcome) -> None:
-        self._i.jobs_finished.labels(
-            queue=queue, outcome=JobOutcome(outcome).value, track=self._track
-        ).inc()
+        self._jobs_finished(queue, JobOutcome(outcome).value, self._track).inc()
