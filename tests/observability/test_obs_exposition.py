@@ -8,7 +8,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from genesis.observability import (
     Metrics,
@@ -17,6 +16,7 @@ from genesis.observability import (
     scrape_registry,
     start_metrics_server,
 )
+from harness.exposition import sample_sum
 from harness.processes import require_binary
 
 
@@ -25,15 +25,6 @@ def scrape(url: str) -> str:
         assert response.status == 200
         body: bytes = response.read()
         return body.decode()
-
-
-def sample_sum(text: str, name: str, **labels: str) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:

@@ -11,9 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.genesis import settled_metrics
+from harness.exposition import sample_sum, settled_metrics
 from harness.processes import ManagedProcess, free_port, http_ok, require_binary
-from observability.test_obs_exposition import sample_sum
 
 FIXTURE_SERVER = Path(__file__).parent / "obs_fixture_server.py"
 REQUESTS = 300

@@ -8,11 +8,11 @@ import urllib.request
 
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from genesis import __version__
 from genesis.service.settings import OFFLINE_MODEL
-from harness.genesis import GenesisFactory, settled_metrics
+from harness.exposition import sample_sum, settled_metrics
+from harness.genesis import GenesisFactory
 from harness.processes import require_binary
 
 pytestmark = pytest.mark.integration
@@ -22,16 +22,6 @@ PROMPT = [{"role": "user", "content": "count me"}]
 
 def scrape(url: str) -> str:
     return settled_metrics(url)
-
-
-def samples(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples called `name` whose labels include `labels`."""
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
 
 
 def chat(url: str, count: int, *, stream: bool = False) -> None:
@@ -52,16 +42,20 @@ def test_metrics_on_their_own_port_split_by_track(genesis_server: GenesisFactory
     assert public.value.code == 404, "/metrics must not be served on the public port"
     text = scrape(server.metrics_url)
     route = {"route": "/v1/chat/completions", "method": "POST", "track": "canary"}
-    assert samples(text, "http_requests_total", status="200", **route) == 5
+    assert sample_sum(text, "http_requests_total", status="200", **route) == 5
     assert (
-        samples(text, "genesis_build_info", version=__version__, revision="abc1234", track="canary")
+        sample_sum(
+            text, "genesis_build_info", version=__version__, revision="abc1234", track="canary"
+        )
         == 1
     )
     genai = {"gen_ai_request_model": OFFLINE_MODEL, "gen_ai_provider_name": "offline"}
-    assert samples(text, "gen_ai_client_operation_duration_seconds_count", **genai) == 5
+    assert sample_sum(text, "gen_ai_client_operation_duration_seconds_count", **genai) == 5
     # Usage is counted for streams too, although these clients did not ask to see it.
-    assert samples(text, "gen_ai_client_token_usage_count", gen_ai_token_type="output") == 5
-    assert samples(text, "gen_ai_client_operation_time_to_first_chunk_seconds_count", **genai) == 2
+    assert sample_sum(text, "gen_ai_client_token_usage_count", gen_ai_token_type="output") == 5
+    assert (
+        sample_sum(text, "gen_ai_client_operation_time_to_first_chunk_seconds_count", **genai) == 2
+    )
 
 
 def test_failures_are_labelled(genesis_server: GenesisFactory) -> None:
@@ -69,7 +63,7 @@ def test_failures_are_labelled(genesis_server: GenesisFactory) -> None:
     with pytest.raises(openai.InternalServerError):
         chat(server.url, 1)
     text = scrape(server.metrics_url)
-    assert samples(text, "http_requests_total", route="/v1/chat/completions", status="500") == 1
+    assert sample_sum(text, "http_requests_total", route="/v1/chat/completions", status="500") == 1
 
 
 def test_two_workers_count_every_request(genesis_server: GenesisFactory) -> None:
@@ -78,7 +72,8 @@ def test_two_workers_count_every_request(genesis_server: GenesisFactory) -> None
     chat(server.url, requests)
     text = scrape(server.metrics_url)
     assert (
-        samples(text, "http_requests_total", route="/v1/chat/completions", status="200") == requests
+        sample_sum(text, "http_requests_total", route="/v1/chat/completions", status="200")
+        == requests
     )
 
 
