@@ -15,6 +15,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import helm_python as helm
@@ -36,8 +37,9 @@ def _values(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "image": {"repository": "localhost/genesis", "tag": "test", "pullPolicy": "IfNotPresent"},
         "service": {"type": "NodePort"},
-        # Short but complete: 3 s preStop, 1 s drain, 10 s grace (the termination grace is 24 s).
-        "shutdown": {"preStopSeconds": 3, "drainSeconds": 1, "graceSeconds": 10},
+        # The chart's preStop and drain (5 s + 2 s: the time endpoint removal has to reach
+        # kube-proxy); a shorter grace, since these answers take milliseconds.
+        "shutdown": {"preStopSeconds": 5, "drainSeconds": 2, "graceSeconds": 10},
         "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "384Mi"}},
         "apiKeys": {"lines": [TEST_KEY_LINE]},
         "tests": {"apiKeySecret": {"name": KEY_SECRET}},
@@ -106,10 +108,36 @@ def _wait_ready(url: str, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
+@dataclass
+class Load:
+    """What the load clients saw: a count per outcome, and when each failure happened."""
+
+    started: float = field(default_factory=time.monotonic)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[float, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def succeeded(self) -> None:
+        with self.lock:
+            self.outcomes["ok"] += 1
+
+    def failed(self, what: str) -> None:
+        with self.lock:
+            self.outcomes[what] += 1
+            self.failures.append((time.monotonic() - self.started, what))
+
+    def errors(self) -> dict[str, int]:
+        return {key: count for key, count in self.outcomes.items() if key != "ok"}
+
+    def report(self) -> str:
+        """The failures on the load's clock, for a failed assertion."""
+        return "; ".join(f"{at:.2f}s: {what}" for at, what in self.failures[:20])
+
+
 @contextmanager
-def _load(url: str, clients: int = 2, max_seconds: float = 90) -> Iterator[Counter[str]]:
+def _load(url: str, clients: int = 2, max_seconds: float = 90) -> Iterator[Load]:
     """Chat completions in a loop until the block ends (or max_seconds, whichever is first)."""
-    outcomes: Counter[str] = Counter()
+    load = Load()
     stop = threading.Event()
     deadline = time.monotonic() + max_seconds
 
@@ -117,26 +145,36 @@ def _load(url: str, clients: int = 2, max_seconds: float = 90) -> Iterator[Count
         while not stop.is_set() and time.monotonic() < deadline:
             try:
                 reply = _post_chat(url)
-                outcomes["ok" if reply["choices"][0]["message"]["content"] else "empty"] += 1
+                if reply["choices"][0]["message"]["content"]:
+                    load.succeeded()
+                else:
+                    load.failed("empty")
             except urllib.error.HTTPError as error:
-                outcomes[f"error: HTTP {error.code}"] += 1
+                load.failed(f"error: HTTP {error.code}")
             except (urllib.error.URLError, OSError) as error:
-                outcomes[f"error: {error}"] += 1
+                load.failed(f"error: {error}")
             time.sleep(0.01)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
     try:
-        yield outcomes
+        yield load
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=20)
 
 
-def _errors(outcomes: Counter[str]) -> dict[str, int]:
-    return {key: count for key, count in outcomes.items() if key != "ok"}
+def _assert_nothing_lost(
+    load: Load, what: str, kube_cluster: KubeCluster, namespace: str, at_least: int
+) -> None:
+    if load.errors():
+        pytest.fail(
+            f"failed requests during {what}: {load.errors()} at {load.report()} "
+            f"(ok: {load.outcomes['ok']})\n{kube_cluster.diagnostics(namespace)}"
+        )
+    assert load.outcomes["ok"] > at_least
 
 
 def _pods(kube_cluster: KubeCluster, namespace: str, release: str) -> list[dict[str, Any]]:
@@ -228,7 +266,7 @@ def test_rolling_upgrade_under_load_loses_nothing_and_rollback_restores(
 ) -> None:
     url = kube_cluster.service_url("rel-genesis", kube_namespace)
     _wait_ready(url)
-    with _load(url) as outcomes:
+    with _load(url) as load:
         time.sleep(2)
         upgraded = helm_config.upgrade(
             CHART,
@@ -238,10 +276,9 @@ def test_rolling_upgrade_under_load_loses_nothing_and_rollback_restores(
             timeout=180,
         )
         time.sleep(2)
-    print(f"rolling upgrade under load: {dict(outcomes)}")
+    print(f"rolling upgrade under load: {dict(load.outcomes)}")
     assert upgraded["revision"] == 2
-    assert _errors(outcomes) == {}, f"failed requests during the upgrade: {_errors(outcomes)}"
-    assert outcomes["ok"] > 50
+    _assert_nothing_lost(load, "the upgrade", kube_cluster, kube_namespace, at_least=50)
     images_now = {
         p["spec"]["containers"][0]["image"] for p in _pods(kube_cluster, kube_namespace, "rel")
     }
@@ -279,7 +316,7 @@ def test_bluegreen_switch_under_load_loses_nothing(
     _wait_ready(preview)
     assert _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis") == Counter({"blue": 1})
     assert _post_chat(preview)["choices"][0]["message"]["content"]
-    with _load(url) as outcomes:
+    with _load(url) as load:
         time.sleep(2)
         switched = {**values, "blueGreen": {**values["blueGreen"], "activeColor": "green"}}
         helm_config.upgrade(CHART, "bg", switched, wait="watcher", timeout=120)
@@ -289,9 +326,8 @@ def test_bluegreen_switch_under_load_loses_nothing(
             assert time.monotonic() < deadline, "the active Service never moved to green"
             time.sleep(0.5)
         time.sleep(3)
-    print(f"blue/green switch under load: {dict(outcomes)}")
-    assert _errors(outcomes) == {}, f"failed requests during the switch: {_errors(outcomes)}"
-    assert outcomes["ok"] > 20
+    print(f"blue/green switch under load: {dict(load.outcomes)}")
+    _assert_nothing_lost(load, "the switch", kube_cluster, kube_namespace, at_least=20)
     assert _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis-preview") == Counter(
         {"blue": 1}
     )

@@ -170,7 +170,7 @@ class KubeCluster:
                 add(f"previous logs {name}", "logs", name, "-n", namespace, "--all-containers",
                     "--prefix", "--previous", f"--tail={_LOG_LINES}")  # fmt: skip
         if self.local is not None:
-            for component in ("kubelet", "containerd"):
+            for component in ("kubelet", "containerd", "kube-proxy"):
                 process = self.local.processes.get(component)
                 if process is not None:
                     sections.append(f"--- {component} log (tail)\n{process.log_tail(20)}")
