@@ -49,7 +49,8 @@ class ResponseCache:
         self._ttl = ttl_seconds
         self._metrics = metrics
 
-    async def lookup(self, key: str) -> dict[str, object] | None:
+    async def lookup(self, key: str) -> bytes | None:
+        """The stored answer's JSON body, as it was sent the first time."""
         try:
             raw = await self._store.get(key)
         except StoreUnavailableError as error:
@@ -59,12 +60,10 @@ class ResponseCache:
             self._metrics.cache_miss(CACHE_NAME)
             return None
         self._metrics.cache_hit(CACHE_NAME)
-        found: dict[str, object] = json.loads(raw)
-        return found
+        return raw
 
-    async def store(self, key: str, completion: dict[str, object]) -> None:
-        payload = json.dumps(completion, separators=(",", ":")).encode("utf-8")
+    async def store(self, key: str, body: bytes) -> None:
         try:
-            await self._store.set(key, payload, self._ttl)
+            await self._store.set(key, body, self._ttl)
         except StoreUnavailableError as error:
             log.warning("cache write failed", error=str(error))

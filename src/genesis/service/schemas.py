@@ -79,9 +79,18 @@ class ChatCompletionRequest(BaseModel):
     def wants_usage_in_stream(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
-    def upstream_params(self) -> dict[str, Any]:
-        """The fields to forward to an OpenAI-compatible upstream (streaming is set apart)."""
-        return self.model_dump(exclude_none=True, exclude={"stream", "stream_options"})
+    def upstream_body(self, *, stream: bool = False) -> bytes:
+        """The JSON body to forward to an OpenAI-compatible upstream, serialized once.
+
+        `stream` and `stream_options` are the caller's to set: a stream asks for usage
+        exactly when this request does (`wants_usage_in_stream`)."""
+        body = self.model_dump_json(exclude_none=True, exclude={"stream", "stream_options"})
+        if stream:
+            extra = ',"stream_options":{"include_usage":true}' if self.wants_usage_in_stream else ""
+            # The dump is one JSON object and never empty (model and messages are
+            # required): the stream fields go before its closing brace.
+            body = f'{body[:-1]},"stream":true{extra}}}'
+        return body.encode()
 
 
 class Usage(BaseModel):

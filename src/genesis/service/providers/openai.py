@@ -8,12 +8,11 @@ request's deadline, and the retry policy of `genesis.service.resilience`.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import openai
 import structlog
@@ -40,6 +39,9 @@ log = structlog.get_logger("genesis.upstream")
 # Servers such as vLLM or llama.cpp take any key, but the SDK refuses an empty one.
 _NO_KEY = "no-key-configured"
 CIRCUIT = "upstream"
+_COMPLETIONS = "/chat/completions"
+# `content` is sent as given; the SDK's default headers already say JSON, this makes it explicit.
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 T = TypeVar("T")
 
@@ -167,9 +169,14 @@ class Deadline:
 
 @dataclass
 class _OpenStream:
-    upstream: openai.AsyncStream[Any]
-    chunks: AsyncIterator[Any]
-    first: Any | None
+    upstream: openai.AsyncStream[object]
+    chunks: AsyncIterator[object]
+    first: ChatCompletionChunk | None
+
+
+def _chunk(data: object) -> ChatCompletionChunk:
+    """One decoded stream event as genesis' chunk; ValueError when it is not one."""
+    return ChatCompletionChunk.model_validate(data)
 
 
 class OpenAIProvider:
@@ -286,29 +293,40 @@ class OpenAIProvider:
             self.breaker.success(permit)
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        params = request.upstream_params()
+        body = request.upstream_body()
 
-        async def call() -> Any:
-            # The raw body, validated once into genesis' own model: the SDK's parsed answer
-            # would be built, dumped and validated again (about 0.3 ms of CPU per completion,
-            # docs/benchmarks.md). Invalid JSON is a ValueError inside the attempt: retried.
-            raw = await self._client.chat.completions.with_raw_response.create(**params)
-            return json.loads(raw.content)
+        async def call() -> ChatCompletion:
+            # The SDK's generic `post` (its documented way to call any endpoint) keeps its
+            # transport, credentials, timeouts and error types, without the typed method's
+            # per-call work: transforming the parameters through its TypedDicts and building
+            # its own model of the answer, which genesis would dump and validate again
+            # (docs/benchmarks.md). `cast_to=object`: the decoded JSON, validated once here,
+            # inside the attempt: an answer that is not a chat completion (invalid JSON
+            # included) is a server failure, a ValueError, and retried.
+            answer = await self._client.post(
+                _COMPLETIONS, cast_to=object, content=body, options={"headers": _JSON_HEADERS}
+            )
+            return ChatCompletion.model_validate(answer)
 
-        result, permit = await self._attempts(call, self._deadline())
+        completion, permit = await self._attempts(call, self._deadline())
         self.breaker.success(permit)
-        try:
-            return ChatCompletion.model_validate(result)
-        except ValueError as error:
-            raise malformed_answer() from error
+        return completion
 
-    async def _open_stream(self, params: dict[str, Any]) -> _OpenStream:
+    async def _open_stream(self, body: bytes) -> _OpenStream:
         # The first chunk is part of the attempt: until the client has seen a byte, a failure
-        # can still be retried.
-        upstream = await self._client.chat.completions.create(stream=True, **params)
+        # can still be retried. `cast_to=object`: the SDK decodes the events and turns error
+        # events and broken reads into its errors, but builds no model of each chunk.
+        upstream = await self._client.post(
+            _COMPLETIONS,
+            cast_to=object,
+            content=body,
+            options={"headers": _JSON_HEADERS},
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
+        )
         chunks = aiter(upstream)
         try:
-            first = await anext(chunks)
+            first = _chunk(await anext(chunks))
         except StopAsyncIteration:
             first = None
         except BaseException:
@@ -319,11 +337,9 @@ class OpenAIProvider:
     async def stream(
         self, request: ChatCompletionRequest
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
-        params: dict[str, Any] = request.upstream_params()
-        if request.wants_usage_in_stream:
-            params["stream_options"] = {"include_usage": True}
+        body = request.upstream_body(stream=True)
         deadline = self._deadline()
-        opened, permit = await self._attempts(lambda: self._open_stream(params), deadline)
+        opened, permit = await self._attempts(lambda: self._open_stream(body), deadline)
         if permit.probe:
             # A probe that streams is proof enough; holding the half-open slot for a whole
             # generation would keep every other request refused meanwhile.
@@ -334,7 +350,7 @@ class OpenAIProvider:
             if opened.first is None:
                 verdict = self.breaker.success
                 return
-            yield ChatCompletionChunk.model_validate(opened.first.model_dump(exclude_unset=True))
+            yield opened.first
             while True:
                 remaining = deadline.remaining()
                 if remaining <= 0:
@@ -347,7 +363,7 @@ class OpenAIProvider:
                     return
                 except TimeoutError as error:
                     raise upstream_timeout("did not finish within the request deadline") from error
-                yield ChatCompletionChunk.model_validate(chunk.model_dump(exclude_unset=True))
+                yield _chunk(chunk)
         except (openai.OpenAIError, ValueError) as error:
             # Broken after the first chunk: too late to retry, but it counts against the
             # upstream's health (a stream's verdict is known only at its end).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 import structlog
@@ -81,21 +80,26 @@ def _operation(state: ServiceState, body: ChatCompletionRequest) -> GenAIOperati
     )
 
 
-async def _settle(state: ServiceState, admission: Admission | None, used_tokens: int) -> None:
+def _settle(state: ServiceState, admission: Admission | None, used_tokens: int) -> None:
     if admission is not None and state.limiter is not None:
-        await state.limiter.settle(admission, used_tokens)
+        state.limiter.settle(admission, used_tokens)
+
+
+def _json_response(body: bytes, headers: dict[str, str]) -> Response:
+    return Response(body, 200, {**headers, "Content-Type": "application/json"})
 
 
 async def _complete(
     state: ServiceState, body: ChatCompletionRequest, admission: Admission | None
-) -> tuple[dict[str, object], int, dict[str, str]]:
+) -> tuple[bytes, dict[str, str]]:
+    """The completion's JSON body (serialized once, straight from the model) and headers."""
     async with _operation(state, body) as operation:
         try:
             completion = await state.provider.complete(body)
         except APIError as error:
             operation.fail(_error_type(error))
             # A refused or failed upstream call produced no tokens to charge.
-            await _settle(state, admission, 0)
+            _settle(state, admission, 0)
             raise
         note_completion(completion)
         if completion.usage is not None:
@@ -103,9 +107,10 @@ async def _complete(
                 input_tokens=completion.usage.prompt_tokens,
                 output_tokens=completion.usage.completion_tokens,
             )
-            await _settle(state, admission, completion.usage.total_tokens)
-    result: dict[str, object] = json.loads(completion.model_dump_json(exclude_none=True))
-    return result, 200, admission.headers if admission else {}
+            _settle(state, admission, completion.usage.total_tokens)
+    return completion.model_dump_json(exclude_none=True).encode(), (
+        admission.headers if admission else {}
+    )
 
 
 def _for_client(
@@ -148,7 +153,7 @@ async def _stream_response(
         operation.fail(_error_type(error))
         await chunks.aclose()
         await operation.__aexit__(None, None, None)
-        await _settle(state, admission, 0)
+        _settle(state, admission, 0)
         raise
 
     async def events() -> AsyncIterator[bytes]:
@@ -179,7 +184,7 @@ async def _stream_response(
             await operation.__aexit__(None, None, None)
             # Without a usage report (a broken stream), the reservation stands.
             if used_tokens:
-                await _settle(state, admission, used_tokens[-1])
+                _settle(state, admission, used_tokens[-1])
         # Clients stop reading at [DONE]; it ends every stream, broken or not.
         yield _sse("[DONE]")
 
@@ -202,7 +207,7 @@ async def _stream_response(
 @document_response(ErrorResponse, 502)
 @document_response(ErrorResponse, 503)
 @document_response(ErrorResponse, 504)
-async def chat_completions() -> Response | tuple[dict[str, object], int, dict[str, str]]:
+async def chat_completions() -> Response:
     """Create a chat completion.
 
     OpenAI-compatible: set `stream: true` for Server-Sent Events ending with `data: [DONE]`,
@@ -221,12 +226,12 @@ async def chat_completions() -> Response | tuple[dict[str, object], int, dict[st
         return await _stream_response(state, body, admission)
     if state.cache is not None:
         return await _complete_cached(state, body, admission)
-    return await _complete(state, body, admission)
+    return _json_response(*await _complete(state, body, admission))
 
 
 async def _complete_cached(
     state: ServiceState, body: ChatCompletionRequest, admission: Admission | None
-) -> tuple[dict[str, object], int, dict[str, str]]:
+) -> Response:
     assert state.cache is not None
     directives = cache_directives(request.headers.get("Cache-Control"))
     key = cache_key(current_key().name, body)
@@ -235,13 +240,14 @@ async def _complete_cached(
         note_cache(hit=cached is not None)
         if cached is not None:
             # Answered without the upstream: the request counts, its tokens do not.
-            await _settle(state, admission, 0)
-            return cached, 200, {**(admission.headers if admission else {}), CACHE_HEADER: "hit"}
-    result, status, headers = await _complete(state, body, admission)
+            _settle(state, admission, 0)
+            headers = admission.headers if admission else {}
+            return _json_response(cached, {**headers, CACHE_HEADER: "hit"})
+    result, headers = await _complete(state, body, admission)
     if "no-store" not in directives:
         await state.cache.store(key, result)
     label = "bypass" if "no-cache" in directives else "miss"
-    return result, status, {**headers, CACHE_HEADER: label}
+    return _json_response(result, {**headers, CACHE_HEADER: label})
 
 
 def _card(model: str) -> ModelCard:
