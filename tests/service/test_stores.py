@@ -31,12 +31,16 @@ async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
     await store.aclose()
 
 
-def limiter(store: Store, **limits: int) -> RateLimiter:
+def limiter(store: Store, settle_delay: float = 0.05, **limits: int) -> RateLimiter:
     from prometheus_client import CollectorRegistry
 
     metrics = Metrics(track="stable", version="test", revision="test", registry=CollectorRegistry())
     return RateLimiter(
-        store, rpm=limits.get("rpm", 0), tpm=limits.get("tpm", 0), metrics=metrics.service
+        store,
+        rpm=limits.get("rpm", 0),
+        tpm=limits.get("tpm", 0),
+        metrics=metrics.service,
+        settle_delay=settle_delay,
     )
 
 
@@ -137,9 +141,36 @@ async def test_outage_fails_fast_and_recovers(redis_server: RedisServer) -> None
         redis_server.start()
         admission = await rate_limiter.admit(ALICE, tokens=10)
         redis_server.stop()
-        await rate_limiter.settle(admission, 20)
+        rate_limiter.settle(admission, 20)
+        await rate_limiter.flush()
     finally:
         await store.aclose()
+
+
+async def test_settles_ride_with_the_next_admission_or_are_written_after_the_delay(
+    redis_store: RedisStore,
+) -> None:
+    # Two processes' limiters on one Redis; A's settles have no round trip of their own.
+    a = limiter(redis_store, settle_delay=0.3, tpm=1000)
+    b = limiter(redis_store, settle_delay=0.3, tpm=1000)
+    first = await a.admit(ALICE, tokens=500)
+    a.settle(first, 100)
+    a.settle(first, 100)  # a second settle of the same admission changes nothing
+    # A's next admission carries the settle: it sees 100 used, not the 500 reserved.
+    second = await a.admit(ALICE, tokens=10)
+    assert second.headers["x-ratelimit-remaining-tokens"] == str(1000 - 100 - 10)
+    a.settle(second, 5)
+    # B sees A's pending settle only once A writes it, at most settle_delay later.
+    seen = await b.admit(ALICE, tokens=1)
+    assert seen.headers["x-ratelimit-remaining-tokens"] == str(1000 - 110 - 1)
+    await asyncio.sleep(0.5)
+    later = await b.admit(ALICE, tokens=1)
+    assert later.headers["x-ratelimit-remaining-tokens"] == str(1000 - 105 - 2)
+    # Shutdown writes what is still pending.
+    b.settle(later, 0)
+    await b.aclose()
+    after = await a.admit(ALICE, tokens=1)
+    assert after.headers["x-ratelimit-remaining-tokens"] == str(1000 - 105 - 1 - 0 - 1)
 
 
 async def test_readiness_follows_redis(redis_server: RedisServer) -> None:

@@ -202,6 +202,8 @@ def create_app(
     async def _stopping() -> None:
         state.readiness.begin_drain()
         await state.provider.aclose()
+        if state.limiter is not None:
+            await state.limiter.aclose()
         if state.store is not None:
             await state.store.aclose()
 

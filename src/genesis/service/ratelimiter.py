@@ -3,10 +3,17 @@
 Requests and tokens per minute are counted per key name (the key itself never leaves
 `auth`). Tokens are charged up front as the prompt estimate plus `max_tokens`, and settled to
 the usage the provider reports once the answer is done, so the budget tracks real usage.
+
+Settling is off the request's critical path: a settle is held in memory and travels with the
+next admission of the same key name (the same script call, so no round trip of its own), or
+is written on its own after `settle_delay` seconds when that key sends nothing else. A key's
+budget is thus exact for the next request from the same process, and at most `settle_delay`
+late across processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -44,6 +51,8 @@ class Admission:
     headers: dict[str, str] = field(default_factory=dict)
     token_key: str | None = None
     reserved_tokens: int = 0
+    # The key name: settles are grouped by it (its counters share one Redis hash slot).
+    scope: str = ""
 
 
 def _counter_key(name: str, kind: str, window: int) -> str:
@@ -80,6 +89,7 @@ class RateLimiter:
         tpm: int,
         metrics: ServiceMetrics,
         clock: Callable[[], float] = time.time,
+        settle_delay: float = 0.05,
     ) -> None:
         self._store = store
         self._rpm = rpm
@@ -87,6 +97,10 @@ class RateLimiter:
         self._metrics = metrics
         # Wall clock, not monotonic: replicas must agree on which minute it is.
         self._clock = clock
+        self._settle_delay = settle_delay
+        # Token settles not yet written: key name -> counter key -> delta.
+        self._pending: dict[str, dict[str, int]] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def limits_for(self, key: APIKey) -> dict[str, int]:
         """The key's own limits where its line sets them, else the service-wide ones; 0 or
@@ -110,7 +124,13 @@ class RateLimiter:
             )
             for kind in limits
         ]
-        counts = await self._add(changes)
+        # This key's pending settles ride along, first, so the counts read include them (if
+        # the store is down they are lost with this request's 503, as a failed settle is).
+        settles = [
+            CounterChange(counter, "", delta)
+            for counter, delta in self._pending.pop(key.name, {}).items()
+        ]
+        counts = (await self._add([*settles, *changes]))[len(settles) :]
         decision = decide(
             (kind, Usage(limit, costs[kind], previous, current, elapsed))
             for (kind, limit), (current, previous) in zip(limits.items(), counts, strict=True)
@@ -121,19 +141,41 @@ class RateLimiter:
                 self._metrics.rate_limited(_METRIC[limit.kind])
             raise _refusal(decision, key)
         token_key = changes[-1].key if "tokens" in limits else None
-        return Admission(decision.headers(), token_key, tokens if token_key else 0)
+        return Admission(decision.headers(), token_key, tokens if token_key else 0, key.name)
 
-    async def settle(self, admission: Admission, used_tokens: int) -> None:
-        """Replace the token reservation with what the request used, in the window charged."""
+    def settle(self, admission: Admission, used_tokens: int) -> None:
+        """Replace the token reservation with what the request used, in the window charged:
+        held until the key's next admission, or written within `settle_delay` seconds."""
         delta = used_tokens - admission.reserved_tokens
         if admission.token_key is None or delta == 0:
             return
-        try:
-            await self._store.add([CounterChange(admission.token_key, "", delta)], _TTL_SECONDS)
-        except StoreUnavailableError as error:
-            # The answer is already on its way; a missed settle skews one minute of one key.
-            log.warning("rate limit settle failed", error=str(error))
         admission.reserved_tokens = used_tokens
+        counters = self._pending.setdefault(admission.scope, {})
+        counters[admission.token_key] = counters.get(admission.token_key, 0) + delta
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._settle_delay)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every pending settle now: one call per key name (one hash slot each)."""
+        pending, self._pending = self._pending, {}
+        for counters in pending.values():
+            changes = [CounterChange(counter, "", delta) for counter, delta in counters.items()]
+            try:
+                await self._store.add(changes, _TTL_SECONDS)
+            except StoreUnavailableError as error:
+                # The answers are already sent; a missed settle skews one minute of one key.
+                log.warning("rate limit settle failed", error=str(error))
+
+    async def aclose(self) -> None:
+        """At shutdown: no settle is left behind in memory."""
+        if self._flusher is not None:
+            # Waited for, not cancelled: a flush in progress holds settles no longer pending.
+            await self._flusher
+        await self.flush()
 
     async def _add(self, changes: list[CounterChange]) -> list[tuple[int, int]]:
         try:
