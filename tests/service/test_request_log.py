@@ -28,11 +28,10 @@ PROMPT = "the-secret-plan-of-the-user-4242"
 
 
 def lines(server: GenesisServer) -> list[dict[str, Any]]:
-    found = []
-    for line in server.log_path.read_text().splitlines():
-        if line.startswith("{"):
-            found.append(json.loads(line))
-    return found
+    """The complete JSON lines of the log so far: the server may be mid-way through the last."""
+    text = server.log_path.read_text()
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
 
 
 def request_lines(server: GenesisServer) -> list[dict[str, Any]]:
