@@ -27,9 +27,10 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenAIStub]:
         yield stub
 
 
-@pytest.fixture(scope="module")
+# Every fault through both of the SDK's transports: they raise the same errors differently.
+@pytest.fixture(scope="module", params=["aiohttp", "httpx"])
 def service(
-    upstream: OpenAIStub, tmp_path_factory: pytest.TempPathFactory
+    upstream: OpenAIStub, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[GenesisServer]:
     log_dir: Path = tmp_path_factory.mktemp("service")
     with genesis_servers(log_dir) as start:
@@ -44,6 +45,7 @@ def service(
                 # would open half-way through the module.
                 "GENESIS_CIRCUIT_FAILURE_THRESHOLD": "0",
                 "GENESIS_LOG_LEVEL": "debug",
+                "GENESIS_OPENAI_HTTP_CLIENT": request.param,
             }
         )
         yield server

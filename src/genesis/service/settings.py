@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     openai_read_timeout: float = Field(
         60.0, gt=0, description="Seconds to wait for each read from the upstream."
     )
+    openai_http_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp",
+        description="The SDK's HTTP transport for the upstream: `aiohttp` (the SDK's "
+        "`DefaultAioHttpClient`, about a third less CPU per call) or `httpx` (the SDK's "
+        "default; it honours HTTP_PROXY/HTTPS_PROXY and SSL_CERT_FILE from the environment).",
+    )
     openai_max_retries: int = Field(
         2,
         ge=0,

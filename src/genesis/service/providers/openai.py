@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import aiohttp
 import openai
 import structlog
 
@@ -83,9 +84,25 @@ def circuit_open(retry_after: float) -> APIError:
     )
 
 
+def is_timeout(error: BaseException) -> bool:
+    """Whether a failed call ran out of time (rather than losing its connection)."""
+    if isinstance(error, TimeoutError):
+        return True
+    if not isinstance(error, openai.APITimeoutError):
+        return False
+    # The SDK's aiohttp transport (httpx-aiohttp) reports every aiohttp connection error as
+    # a connect timeout, a server that hung up included: look at what really happened.
+    cause = error.__cause__
+    while cause is not None:
+        if isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError):
+            return False
+        cause = cause.__cause__
+    return True
+
+
 def classify(error: Exception) -> Failure:
     """The kind of failure an SDK error (or a malformed answer) is."""
-    if isinstance(error, openai.APITimeoutError | TimeoutError):
+    if is_timeout(error):
         return Failure.TIMEOUT
     if isinstance(error, openai.APIConnectionError):
         return Failure.CONNECT
@@ -106,7 +123,7 @@ def upstream_retry_after(error: Exception) -> float | None:
 
 def map_upstream_error(error: Exception, secrets: list[str]) -> APIError:
     """The error the client sees for a failed upstream call, in OpenAI's shape."""
-    if isinstance(error, openai.APITimeoutError | TimeoutError):
+    if is_timeout(error):
         return upstream_timeout()
     if isinstance(error, openai.APIConnectionError):
         return APIError(
@@ -224,6 +241,11 @@ class OpenAIProvider:
                 settings.openai_read_timeout, connect=settings.openai_connect_timeout
             ),
             max_retries=0,
+            # The SDK's documented aiohttp transport: the same client interface and errors,
+            # a third less CPU per call than its default httpx2 pool (docs/benchmarks.md).
+            http_client=openai.DefaultAioHttpClient()
+            if settings.openai_http_client == "aiohttp"
+            else None,
         )
 
     def _circuit_changed(self, state: CircuitState) -> None:
