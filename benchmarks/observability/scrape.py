@@ -10,15 +10,18 @@ prometheus-client picks single- or multi-process mode once, at import.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,34 @@ def fill(routes: range) -> None:
         instruments.http_duration.labels(method="GET", route=route, track="stable").observe(0.05)
 
 
+def nudge(routes: range, rng: random.Random) -> None:
+    """A new, distinct value for every series `fill(routes)` made: what a busy service's next
+    scrape sees, where nothing from the last scrape's values can be reused."""
+    from genesis.observability import Metrics
+
+    instruments = Metrics(track="stable", version="1.0.0", revision="bench").instruments
+    for n in routes:
+        route = f"/v1/bench/route-{n}"
+        for status in STATUSES:
+            instruments.http_requests.labels(
+                method="GET", route=route, status=status, track="stable"
+            ).inc(rng.random())
+        duration = instruments.http_duration.labels(method="GET", route=route, track="stable")
+        for _ in range(3):
+            duration.observe(rng.expovariate(4))
+
+
+def nudge_files(directory: str, rng: random.Random) -> None:
+    """The same for the workers' files: every value in every file moves by a random amount."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    for path in Path(directory).glob("*.db"):
+        values = MmapedDict(str(path))  # type: ignore[no-untyped-call]
+        for key, value, timestamp in list(values.read_all_values()):  # type: ignore[no-untyped-call]
+            values.write_value(key, value + rng.random(), timestamp)  # type: ignore[no-untyped-call]
+        values.close()  # type: ignore[no-untyped-call]
+
+
 def series_in(exposition: bytes) -> int:
     return sum(1 for line in exposition.splitlines() if line and not line.startswith(b"#"))
 
@@ -47,23 +78,34 @@ def series_in(exposition: bytes) -> int:
 Timings = dict[str, list[float]]
 
 
-def _time_scrapes(url: str, rounds: int) -> tuple[Timings, int]:
+def _time_scrapes(
+    url: str, rounds: int, between: Callable[[], None] | None = None, gzipped: bool = False
+) -> tuple[Timings, int]:
     """Wall-clock and CPU seconds per scrape; the server thread and the client share this
-    process, so its CPU time is the scrape's (plus a small client share)."""
+    process, so its CPU time is the scrape's (plus a small client share). `between` runs
+    before each scrape, untimed; `gzipped` asks for gzip, as Prometheus does (the client's
+    decompression is in the time too)."""
     timings: Timings = {"wall": [], "cpu": []}
     body = b""
+    headers = {"Accept-Encoding": "gzip"} if gzipped else {}
     for n in range(rounds + 1):
+        if between is not None:
+            between()
         started, cpu_started = time.perf_counter(), time.process_time()
-        with urllib.request.urlopen(url, timeout=30) as response:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
+            if gzipped:
+                body = gzip.decompress(body)
         if n:  # the first scrape warms the code path up
             timings["cpu"].append(time.process_time() - cpu_started)
             timings["wall"].append(time.perf_counter() - started)
     return timings, series_in(body)
 
 
-def _render_only(rounds: int) -> dict[str, Timings]:
-    """Rendering alone, genesis' cached renderer and prometheus-client's, interleaved."""
+def _render_only(rounds: int, between: Callable[[], None]) -> dict[str, Timings]:
+    """Rendering alone, genesis' renderer and prometheus-client's, interleaved; `between`
+    changes every value before each round (untimed), so neither reuses a formatted value."""
     from prometheus_client import generate_latest
 
     from genesis.observability import scrape_registry
@@ -73,6 +115,7 @@ def _render_only(rounds: int) -> dict[str, Timings]:
     renderers = {"render": render_text, "render_prometheus_client": generate_latest}
     timings: dict[str, Timings] = {name: {"wall": [], "cpu": []} for name in renderers}
     for _ in range(rounds):
+        between()
         for name, render in renderers.items():
             started, cpu_started = time.perf_counter(), time.process_time()
             render(registry)
@@ -90,13 +133,24 @@ def _single(target: int, rounds: int) -> dict[str, Any]:
     base = series_in(generate_latest(REGISTRY))
     fill(range(1))
     per_route = series_in(generate_latest(REGISTRY)) - base
-    fill(range(1, math.ceil((target - base) / per_route)))
+    routes = math.ceil((target - base) / per_route)
+    fill(range(1, routes))
     server = start_metrics_server("127.0.0.1", 0)
+    rng = random.Random(1)
     try:
         http, series = _time_scrapes(server.url, rounds)
+        gzipped, _ = _time_scrapes(server.url, rounds, gzipped=True)
+        changing, _ = _time_scrapes(server.url, rounds, lambda: nudge(range(routes), rng))
     finally:
         server.close()
-    return {"http": http, **_render_only(rounds), "series": series}
+    renders = _render_only(rounds, lambda: nudge(range(routes), rng))
+    return {
+        "http": http,
+        "http_gzip": gzipped,
+        "http_changing": changing,
+        **renders,
+        "series": series,
+    }
 
 
 _WRITER = (
@@ -128,9 +182,19 @@ def _multi(target: int, rounds: int) -> dict[str, Any]:
             _write(0, routes // 2)
             _write(routes // 2, routes)
             http, series = _time_scrapes(server.url, rounds)
+            gzipped, _ = _time_scrapes(server.url, rounds, gzipped=True)
+            rng = random.Random(1)
+            changing, _ = _time_scrapes(server.url, rounds, lambda: nudge_files(directory, rng))
+            renders = _render_only(rounds, lambda: nudge_files(directory, rng))
         finally:
             server.close()
-        return {"http": http, **_render_only(rounds), "series": series}
+        return {
+            "http": http,
+            "http_gzip": gzipped,
+            "http_changing": changing,
+            **renders,
+            "series": series,
+        }
 
 
 @dataclass(frozen=True)
@@ -138,6 +202,8 @@ class ScrapeResult:
     mode: str
     series: int
     http: Timings  # seconds per scrape over HTTP, by clock ("wall", "cpu")
+    http_gzip: Timings  # the same with Accept-Encoding: gzip, as Prometheus scrapes
+    http_changing: Timings  # plain, when every series' value changed since the last scrape
     render: Timings  # seconds to render the exposition alone, with genesis' renderer
     render_prometheus_client: Timings  # the same with prometheus-client's generate_latest
 
@@ -159,7 +225,13 @@ def measure(mode: str, series: int, rounds: int) -> ScrapeResult:
     ).stdout
     data = json.loads(out.strip().splitlines()[-1])
     return ScrapeResult(
-        mode, data["series"], data["http"], data["render"], data["render_prometheus_client"]
+        mode,
+        data["series"],
+        data["http"],
+        data["http_gzip"],
+        data["http_changing"],
+        data["render"],
+        data["render_prometheus_client"],
     )
 
 
