@@ -56,6 +56,7 @@ class FaultKind(StrEnum):
     RESET_MID_STREAM = "reset_mid_stream"
     MALFORMED_CHUNK = "malformed_chunk"
     NO_DONE = "no_done"
+    ERROR_EVENT = "error_event"
 
 
 # What OpenAI itself puts in `error.type` / `error.code` for these statuses.
@@ -151,6 +152,12 @@ class Fault:
     def malformed_chunk(cls, after_chunks: int = 1) -> Fault:
         """After `after_chunks` events, one `data:` line that is not JSON; then carry on."""
         return cls(FaultKind.MALFORMED_CHUNK, after_chunks=after_chunks)
+
+    @classmethod
+    def error_event(cls, after_chunks: int = 2, message: str = "The server is overloaded") -> Fault:
+        """After `after_chunks` events, an error event as OpenAI sends one mid-stream
+        (`data: {"error": {...}}`), then `[DONE]`."""
+        return cls(FaultKind.ERROR_EVENT, after_chunks=after_chunks, message=message)
 
     @classmethod
     def no_done(cls, after_chunks: int | None = None) -> Fault:
@@ -552,6 +559,12 @@ class _Handler(BaseHTTPRequestHandler):
                     self._reset()
                     return
                 if fault.kind is FaultKind.NO_DONE:
+                    self._end_chunks()
+                    return
+                if fault.kind is FaultKind.ERROR_EVENT:
+                    error = {"message": fault.message, "type": "server_error", "code": None}
+                    self._write_chunk(b"data: " + json.dumps({"error": error}).encode() + b"\n\n")
+                    self._write_chunk(b"data: [DONE]\n\n")
                     self._end_chunks()
                     return
                 if fault.kind is FaultKind.MALFORMED_CHUNK:

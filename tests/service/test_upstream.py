@@ -187,6 +187,23 @@ def test_broken_stream_ends_with_error_event_and_done(
     assert len(data) >= 3, "the chunks before the break were delivered"
 
 
+def test_error_event_mid_stream_ends_with_error_event_and_done(
+    client: httpx.Client, upstream: OpenAIStub
+) -> None:
+    upstream.script(Fault.error_event(after_chunks=2))
+    response = chat(client, stream=True)
+    assert response.status_code == 200
+    data = events(response)
+    assert data[-1] == "[DONE]"
+    assert data.count("[DONE]") == 1
+    error = json.loads(data[-2])["error"]
+    assert error["code"] == "upstream_error"
+    assert error["type"] == "server_error"
+    # The chunks before the error reached the client; the upstream's error is not a chunk.
+    assert all("choices" in json.loads(event) for event in data[:-2])
+    assert len(data) >= 4
+
+
 def test_stream_without_done_still_ends_with_done(
     client: httpx.Client, upstream: OpenAIStub
 ) -> None:
