@@ -224,6 +224,14 @@ def _children(instrument: object) -> list[tuple[tuple[str, ...], Any]]:
     return kids
 
 
+def _finish(cache: _FamilyCache, output: list[str], created_lines: list[str], kids: int) -> None:
+    """A family's `_created` series, last as generate_latest puts them, and cache upkeep."""
+    if created_lines:
+        output.append(cache.created_header)
+        output.extend(created_lines)
+    cache.forget_removed(kids)
+
+
 def _counter_prefixes(name: str, labels: Labels) -> tuple[str, ...]:
     return render_prefix(name + "_total", labels), render_prefix(name + "_created", labels)
 
@@ -240,10 +248,7 @@ def _render_counter(counter: object, output: list[str]) -> None:
         output.append(f"{total_prefix}{format_value(value.get())}\n")
         if created:
             created_lines.append(f"{created_prefix}{format_value(created_at)}\n")
-    if created_lines:
-        output.append(cache.created_header)
-        output.extend(created_lines)
-    cache.forget_removed(len(kids))
+    _finish(cache, output, created_lines, len(kids))
 
 
 def _gauge_prefixes(name: str, labels: Labels) -> tuple[str, ...]:
@@ -302,10 +307,7 @@ def _render_histogram(histogram: object, output: list[str]) -> None:
             output.append(f"{prefixes[-2]}{format_value(total.get())}\n")
         if created:
             created_lines.append(f"{prefixes[-1]}{format_value(created_at)}\n")
-    if created_lines:
-        output.append(cache.created_header)
-        output.extend(created_lines)
-    cache.forget_removed(len(kids))
+    _finish(cache, output, created_lines, len(kids))
 
 
 def _summary_prefixes(name: str, labels: Labels) -> tuple[str, ...]:
@@ -329,10 +331,7 @@ def _render_summary(summary: object, output: list[str]) -> None:
         output.append(f"{sum_prefix}{format_value(total.get())}\n")
         if created:
             created_lines.append(f"{created_prefix}{format_value(created_at)}\n")
-    if created_lines:
-        output.append(cache.created_header)
-        output.extend(created_lines)
-    cache.forget_removed(len(kids))
+    _finish(cache, output, created_lines, len(kids))
 
 
 _FAST_RENDERERS: dict[type[Any], Callable[[object, list[str]], None]] = {
