@@ -200,6 +200,23 @@ def _endpoint_tracks(kube_cluster: KubeCluster, namespace: str, service: str) ->
     )
 
 
+def _await_endpoint_tracks(
+    kube_cluster: KubeCluster,
+    namespace: str,
+    service: str,
+    expected: dict[str, int],
+    timeout: float = 30,
+) -> None:
+    """Wait until the Service's ready endpoints are `expected` (track: pods). Pods turn Ready
+    before the EndpointSlice controller lists them, so a rollout's end is not yet that."""
+    deadline = time.monotonic() + timeout
+    while (seen := _endpoint_tracks(kube_cluster, namespace, service)) != Counter(expected):
+        assert time.monotonic() < deadline, (
+            f"{service} endpoints by track: {dict(seen)}, expected {expected} within {timeout} s"
+        )
+        time.sleep(0.5)
+
+
 def test_every_object_of_every_toggle_is_accepted_by_the_api_server(
     helm_config: helm.Config, images: dict[str, str]
 ) -> None:
@@ -314,23 +331,18 @@ def test_bluegreen_switch_under_load_loses_nothing(
     preview = kube_cluster.service_url("bg-genesis-preview", kube_namespace)
     _wait_ready(url)
     _wait_ready(preview)
-    assert _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis") == Counter({"blue": 1})
+    _await_endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis", {"blue": 1})
     assert _post_chat(preview)["choices"][0]["message"]["content"]
     with _load(url) as load:
         time.sleep(2)
         switched = {**values, "blueGreen": {**values["blueGreen"], "activeColor": "green"}}
         helm_config.upgrade(CHART, "bg", switched, wait="watcher", timeout=120)
         # kube-proxy picks up the new endpoints on its next sync.
-        deadline = time.monotonic() + 30
-        while _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis") != Counter({"green": 1}):
-            assert time.monotonic() < deadline, "the active Service never moved to green"
-            time.sleep(0.5)
+        _await_endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis", {"green": 1})
         time.sleep(3)
     print(f"blue/green switch under load: {dict(load.outcomes)}")
     _assert_nothing_lost(load, "the switch", kube_cluster, kube_namespace, at_least=20)
-    assert _endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis-preview") == Counter(
-        {"blue": 1}
-    )
+    _await_endpoint_tracks(kube_cluster, kube_namespace, "bg-genesis-preview", {"blue": 1})
     helm_config.test("bg", timeout=120)
     helm_config.uninstall("bg", wait="watcher", timeout=120)
 
@@ -343,12 +355,8 @@ def test_canary_by_replica_ratio(
     url = kube_cluster.service_url("cn-genesis", kube_namespace)
     _wait_ready(url)
     # One Service over both tracks: the canary's share of the endpoints is its replica share.
-    assert _endpoint_tracks(kube_cluster, kube_namespace, "cn-genesis") == Counter(
-        {"stable": 2, "canary": 1}
-    )
-    assert _endpoint_tracks(kube_cluster, kube_namespace, "cn-genesis-canary") == Counter(
-        {"canary": 1}
-    )
+    _await_endpoint_tracks(kube_cluster, kube_namespace, "cn-genesis", {"stable": 2, "canary": 1})
+    _await_endpoint_tracks(kube_cluster, kube_namespace, "cn-genesis-canary", {"canary": 1})
     answers = [_post_chat(url) for _ in range(20)]
     assert all(answer["choices"][0]["message"]["content"] for answer in answers)
     helm_config.test("cn", timeout=120)
