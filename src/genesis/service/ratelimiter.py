@@ -59,6 +59,11 @@ def _counter_key(name: str, kind: str, window: int) -> str:
     return f"{KEY_PREFIX}:{{{name}}}:{kind}:{window}"
 
 
+def _settle_changes(counters: dict[str, int]) -> list[CounterChange]:
+    """Pending token settles (counter key -> delta) as store changes; no previous window."""
+    return [CounterChange(counter, "", delta) for counter, delta in counters.items()]
+
+
 def _refusal(decision: Decision, key: APIKey) -> APIError:
     refused = decision.refused_by
     first = refused[0]
@@ -126,10 +131,7 @@ class RateLimiter:
         ]
         # This key's pending settles ride along, first, so the counts read include them (if
         # the store is down they are lost with this request's 503, as a failed settle is).
-        settles = [
-            CounterChange(counter, "", delta)
-            for counter, delta in self._pending.pop(key.name, {}).items()
-        ]
+        settles = _settle_changes(self._pending.pop(key.name, {}))
         counts = (await self._add([*settles, *changes]))[len(settles) :]
         decision = decide(
             (kind, Usage(limit, costs[kind], previous, current, elapsed))
@@ -163,9 +165,8 @@ class RateLimiter:
         """Write every pending settle now: one call per key name (one hash slot each)."""
         pending, self._pending = self._pending, {}
         for counters in pending.values():
-            changes = [CounterChange(counter, "", delta) for counter, delta in counters.items()]
             try:
-                await self._store.add(changes, _TTL_SECONDS)
+                await self._store.add(_settle_changes(counters), _TTL_SECONDS)
             except StoreUnavailableError as error:
                 # The answers are already sent; a missed settle skews one minute of one key.
                 log.warning("rate limit settle failed", error=str(error))
