@@ -40,9 +40,8 @@ log = structlog.get_logger("genesis.upstream")
 # Servers such as vLLM or llama.cpp take any key, but the SDK refuses an empty one.
 _NO_KEY = "no-key-configured"
 CIRCUIT = "upstream"
+# Bodies go as `content`, as given, under the SDK's default `Content-Type: application/json`.
 _COMPLETIONS = "/chat/completions"
-# `content` is sent as given; the SDK's default headers already say JSON, this makes it explicit.
-_JSON_HEADERS = {"Content-Type": "application/json"}
 
 T = TypeVar("T")
 
@@ -325,9 +324,7 @@ class OpenAIProvider:
             # (docs/benchmarks.md). `cast_to=object`: the decoded JSON, validated once here,
             # inside the attempt: an answer that is not a chat completion (invalid JSON
             # included) is a server failure, a ValueError, and retried.
-            answer = await self._client.post(
-                _COMPLETIONS, cast_to=object, content=body, options={"headers": _JSON_HEADERS}
-            )
+            answer = await self._client.post(_COMPLETIONS, cast_to=object, content=body)
             return ChatCompletion.model_validate(answer)
 
         completion, permit = await self._attempts(call, self._deadline())
@@ -342,7 +339,6 @@ class OpenAIProvider:
             _COMPLETIONS,
             cast_to=object,
             content=body,
-            options={"headers": _JSON_HEADERS},
             stream=True,
             stream_cls=openai.AsyncStream[object],
         )
