@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import helm_python as helm
@@ -37,9 +38,9 @@ def _values(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "image": {"repository": "localhost/genesis", "tag": "test", "pullPolicy": "IfNotPresent"},
         "service": {"type": "NodePort"},
-        # The chart's preStop and drain (5 s + 2 s: the time endpoint removal has to reach
-        # kube-proxy); a shorter grace, since these answers take milliseconds.
-        "shutdown": {"preStopSeconds": 5, "drainSeconds": 2, "graceSeconds": 10},
+        # The chart's own preStop and drain (Helm merges this map into values.yaml's: the time
+        # endpoint removal has to reach kube-proxy); a shorter grace, as answers take ms.
+        "shutdown": {"graceSeconds": 10},
         "resources": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "384Mi"}},
         "apiKeys": {"lines": [TEST_KEY_LINE]},
         "tests": {"apiKeySecret": {"name": KEY_SECRET}},
@@ -114,7 +115,8 @@ class Load:
 
     started: float = field(default_factory=time.monotonic)
     outcomes: Counter[str] = field(default_factory=Counter)
-    failures: list[tuple[float, str]] = field(default_factory=list)
+    # (seconds into the load, wall-clock time as the cluster's logs print it, what failed)
+    failures: list[tuple[float, str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def succeeded(self) -> None:
@@ -124,14 +126,15 @@ class Load:
     def failed(self, what: str) -> None:
         with self.lock:
             self.outcomes[what] += 1
-            self.failures.append((time.monotonic() - self.started, what))
+            wall = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+            self.failures.append((time.monotonic() - self.started, wall, what))
 
     def errors(self) -> dict[str, int]:
         return {key: count for key, count in self.outcomes.items() if key != "ok"}
 
     def report(self) -> str:
-        """The failures on the load's clock, for a failed assertion."""
-        return "; ".join(f"{at:.2f}s: {what}" for at, what in self.failures[:20])
+        """The failures on the load's clock and the wall clock (UTC), for a failed assertion."""
+        return "; ".join(f"{at:.2f}s ({wall}): {what}" for at, wall, what in self.failures[:20])
 
 
 @contextmanager

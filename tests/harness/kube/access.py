@@ -173,7 +173,7 @@ class KubeCluster:
             for component in ("kubelet", "containerd", "kube-proxy"):
                 process = self.local.processes.get(component)
                 if process is not None:
-                    sections.append(f"--- {component} log (tail)\n{process.log_tail(20)}")
+                    sections.append(f"--- {component} log (tail)\n{process.log_tail(40)}")
         return "\n".join(sections)
 
 

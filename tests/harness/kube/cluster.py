@@ -605,7 +605,8 @@ class LocalCluster:
         ]
 
     def _proxy_argv(self) -> list[str]:
-        return ["kube-proxy", f"--config={self.layout.config / 'kube-proxy.yaml'}", "--v=1"]
+        # --v=2: each rules sync and how long it took, for failures that look like a late one.
+        return ["kube-proxy", f"--config={self.layout.config / 'kube-proxy.yaml'}", "--v=2"]
 
     def _containerd_answers(self) -> bool:
         if not self.containerd_socket.exists():
