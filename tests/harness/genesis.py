@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -51,6 +52,23 @@ class GenesisServer(ManagedProcess):
 
 
 GenesisFactory = Callable[..., GenesisServer]
+
+
+def serve_to_exit(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`genesis serve` that is expected to refuse to start: its exit code and output.
+
+    `env` replaces the environment (None: inherit this one); 60 s at most."""
+    return subprocess.run(
+        [sys.executable, "-m", "genesis", "serve", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from genesis.service.settings import OFFLINE_MODEL
-from harness.genesis import GenesisFactory, GenesisServer
+from harness.genesis import GenesisFactory, GenesisServer, serve_to_exit
 from harness.redis import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -174,14 +174,8 @@ def test_malformed_keys_file_stops_start_up_naming_the_line(tmp_path: Path) -> N
     keys = tmp_path / "api-keys"
     # The classic mistake: the key itself pasted where its line belongs.
     keys.write_text(f"{line}\n\n{key}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "genesis", "serve"],
-        env={"GENESIS_API_KEYS_FILE": str(keys), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
+    result = serve_to_exit(
+        tmp_path, env={"GENESIS_API_KEYS_FILE": str(keys), "PATH": "/usr/bin:/bin"}
     )
     assert result.returncode == 2
     assert "GENESIS_API_KEYS_FILE" in result.stderr

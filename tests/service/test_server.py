@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -16,7 +15,7 @@ import openai
 import pytest
 
 from genesis.service.settings import OFFLINE_MODEL
-from harness.genesis import GenesisFactory
+from harness.genesis import GenesisFactory, serve_to_exit
 from harness.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -166,8 +165,8 @@ def test_a_crashed_worker_stops_the_service(genesis_server: GenesisFactory) -> N
 
 def test_invalid_settings_exit_2_without_echoing_secrets(tmp_path: Path) -> None:
     secret = "sk-never-print-me-42"
-    result = subprocess.run(
-        [sys.executable, "-m", "genesis", "serve"],
+    result = serve_to_exit(
+        tmp_path,
         env={
             "GENESIS_ENV": "prod",
             "GENESIS_FAULT_ERROR_RATE": "0.5",
@@ -175,11 +174,6 @@ def test_invalid_settings_exit_2_without_echoing_secrets(tmp_path: Path) -> None
             "GENESIS_PORT": "70000",
             "PATH": "/usr/bin:/bin",
         },
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 2
     assert "GENESIS_PORT: Input should be less than or equal to 65535" in result.stderr
@@ -188,24 +182,14 @@ def test_invalid_settings_exit_2_without_echoing_secrets(tmp_path: Path) -> None
 
 def test_port_in_use_is_a_clear_error(genesis_server: GenesisFactory, tmp_path: Path) -> None:
     busy = genesis_server()
-    result = subprocess.run(
-        [sys.executable, "-m", "genesis", "serve", "--port", str(busy.port)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    result = serve_to_exit(tmp_path, "--port", str(busy.port))
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{busy.port} (API)" in result.stderr
-    metrics_busy = subprocess.run(
-        [sys.executable, "-m", "genesis", "serve", "--port", str(free_port())],
+    metrics_busy = serve_to_exit(
+        tmp_path,
+        "--port",
+        str(free_port()),
         env={**os.environ, "GENESIS_METRICS_PORT": str(busy.metrics_port)},
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
     )
     assert metrics_busy.returncode == 1
     assert f"cannot listen on 127.0.0.1:{busy.metrics_port} (metrics)" in metrics_busy.stderr
