@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.answers import sse_events
 from harness.genesis import GenesisFactory, GenesisServer
 from harness.openai_stub import DEFAULT_REPLY, Fault, OpenAIStub, reply_pieces
 
@@ -70,7 +71,7 @@ def one_request(client: httpx.Client, stream: bool) -> tuple[bool, str]:
     if not stream:
         content = response.json()["choices"][0]["message"]["content"]
         return content == DEFAULT_REPLY, content
-    data = [b.removeprefix("data: ") for b in response.text.split("\n\n") if b.strip()]
+    data = sse_events(response)
     if data[-1:] != ["[DONE]"]:
         return False, f"stream did not end with [DONE]: {data[-2:]}"
     chunks = [json.loads(item) for item in data[:-1]]

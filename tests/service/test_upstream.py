@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.answers import openai_error, sse_events
 from harness.genesis import GenesisServer, genesis_servers
 from harness.openai_stub import DEFAULT_REPLY, Fault, OpenAIStub
 
@@ -66,16 +67,8 @@ def chat(client: httpx.Client, **extra: object) -> httpx.Response:
     return client.post("/v1/chat/completions", json=body)
 
 
-def events(response: httpx.Response) -> list[str]:
-    return [block.removeprefix("data: ") for block in response.text.split("\n\n") if block.strip()]
-
-
 def error_of(response: httpx.Response) -> dict[str, object]:
-    payload = response.json()
-    assert set(payload["error"]) == {"message", "type", "param", "code"}
-    assert UPSTREAM_KEY not in response.text
-    error: dict[str, object] = payload["error"]
-    return error
+    return openai_error(response, secret=UPSTREAM_KEY)
 
 
 def test_completion_passes_through(client: httpx.Client, upstream: OpenAIStub) -> None:
@@ -92,7 +85,7 @@ def test_completion_passes_through(client: httpx.Client, upstream: OpenAIStub) -
 def test_stream_passes_through(client: httpx.Client, upstream: OpenAIStub) -> None:
     response = chat(client, stream=True, stream_options={"include_usage": True})
     assert response.status_code == 200
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     chunks = [json.loads(item) for item in data[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
@@ -180,7 +173,7 @@ def test_broken_stream_ends_with_error_event_and_done(
     upstream.script(fault)
     response = chat(client, stream=True)
     assert response.status_code == 200
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     error = json.loads(data[-2])["error"]
     assert error["code"] == "upstream_error"
@@ -193,7 +186,7 @@ def test_error_event_mid_stream_ends_with_error_event_and_done(
     upstream.script(Fault.error_event(after_chunks=2))
     response = chat(client, stream=True)
     assert response.status_code == 200
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     assert data.count("[DONE]") == 1
     error = json.loads(data[-2])["error"]
@@ -208,7 +201,7 @@ def test_stream_without_done_still_ends_with_done(
     client: httpx.Client, upstream: OpenAIStub
 ) -> None:
     upstream.script(Fault.no_done())
-    data = events(chat(client, stream=True))
+    data = sse_events(chat(client, stream=True))
     assert data[-1] == "[DONE]"
     assert data.count("[DONE]") == 1
 

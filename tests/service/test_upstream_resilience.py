@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.answers import openai_error, sse_events
 from harness.genesis import GenesisFactory, GenesisServer, genesis_servers
 from harness.openai_stub import DEFAULT_REPLY, Fault, OpenAIStub
 
@@ -94,21 +95,13 @@ def chat(
     return response, time.monotonic() - started
 
 
-def events(response: httpx.Response) -> list[str]:
-    return [block.removeprefix("data: ") for block in response.text.split("\n\n") if block.strip()]
-
-
 def streamed_text(data: list[str]) -> str:
     chunks = [json.loads(item) for item in data if item != "[DONE]" and '"error"' not in item]
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
 
 def error_of(response: httpx.Response) -> dict[str, object]:
-    payload = response.json()
-    assert set(payload["error"]) == {"message", "type", "param", "code"}
-    assert UPSTREAM_KEY not in response.text
-    error: dict[str, object] = payload["error"]
-    return error
+    return openai_error(response, secret=UPSTREAM_KEY)
 
 
 def metric(server: GenesisServer, name: str, **labels: str) -> float:
@@ -230,7 +223,7 @@ def test_stream_failing_before_its_first_chunk_is_retried(
     upstream.script(fault)
     response, _ = chat(retrying, stream=True)
     assert response.status_code == 200
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     assert streamed_text(data) == DEFAULT_REPLY
     assert len(upstream.chat_requests) == 2
@@ -239,7 +232,7 @@ def test_stream_failing_before_its_first_chunk_is_retried(
 def test_malformed_first_chunk_is_retried(retrying: GenesisServer, upstream: OpenAIStub) -> None:
     upstream.script(Fault.malformed_chunk(after_chunks=0))
     response, _ = chat(retrying, stream=True)
-    data = events(response)
+    data = sse_events(response)
     assert streamed_text(data) == DEFAULT_REPLY
     assert len(upstream.chat_requests) == 2
 
@@ -250,7 +243,7 @@ def test_stream_that_stalls_mid_way_ends_with_timeout_event_and_done(
     upstream.script(Fault.ok(chunk_latency=5))
     response, elapsed = chat(retrying, stream=True)
     assert response.status_code == 200
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     assert json.loads(data[-2])["error"]["code"] == "upstream_timeout"
     assert len(upstream.chat_requests) == 1, "output already reached the client: no retry"
@@ -268,7 +261,7 @@ def test_stream_broken_mid_way_is_not_retried(
 ) -> None:
     upstream.script(fault)
     response, _ = chat(retrying, stream=True)
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     assert json.loads(data[-2])["error"]["code"] == "upstream_error"
     assert len(upstream.chat_requests) == 1
@@ -323,7 +316,7 @@ def test_deadline_bounds_a_slow_stream(deadlined: GenesisServer, upstream: OpenA
     # Every chunk arrives within the read timeout, but the whole stream would take ~5 s.
     upstream.script(Fault.ok(chunk_latency=0.4))
     response, elapsed = chat(deadlined, stream=True)
-    data = events(response)
+    data = sse_events(response)
     assert data[-1] == "[DONE]"
     assert json.loads(data[-2])["error"]["code"] == "upstream_timeout"
     assert "deadline" in json.loads(data[-2])["error"]["message"]
@@ -410,7 +403,7 @@ def test_broken_streams_count_against_the_upstream(
     assert circuit(breaking) == 0
     upstream.set_default(Fault.reset_mid_stream(after_chunks=2))
     for _ in range(3):
-        data = events(chat(breaking, stream=True)[0])
+        data = sse_events(chat(breaking, stream=True)[0])
         assert data[-1] == "[DONE]"
     assert circuit(breaking) == 2
     upstream.set_default(Fault.ok())
@@ -422,7 +415,7 @@ def test_empty_stream_ends_with_done(retrying: GenesisServer, upstream: OpenAISt
     upstream.script(Fault.no_done(after_chunks=0))
     response, _ = chat(retrying, stream=True)
     assert response.status_code == 200
-    assert events(response) == ["[DONE]"]
+    assert sse_events(response) == ["[DONE]"]
 
 
 def open_the_circuit(server: GenesisServer, upstream: OpenAIStub) -> None:
