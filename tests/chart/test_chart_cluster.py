@@ -25,6 +25,7 @@ import pytest
 from chart.chart_support import CHART, TEST_API_KEY, TEST_KEY_LINE
 from harness.kube.access import KubeCluster
 from harness.kube.images import podman
+from harness.kube.probes import wait_until_ok
 from image.genesis_image import BuiltImage
 
 pytestmark = [pytest.mark.kube, pytest.mark.integration, pytest.mark.slow, pytest.mark.container]
@@ -97,16 +98,8 @@ def _post_chat(url: str, timeout: float = 10) -> dict[str, Any]:
 
 
 def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        assert time.monotonic() < deadline, f"{url}/readyz never answered"
-        time.sleep(0.5)
+    # From probe ports: a refused probe's stale conntrack entry must not refuse the load later.
+    wait_until_ok(f"{url}/readyz", timeout=timeout)
 
 
 @dataclass

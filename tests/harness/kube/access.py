@@ -55,7 +55,7 @@ class KubeCluster:
     def from_kubeconfig(cls, kubeconfig: Path) -> KubeCluster:
         return cls(kubeconfig=kubeconfig, kubectl=Kubectl(_external_kubectl_binary(), kubeconfig))
 
-    def _started_by_harness(self) -> bool:
+    def started_here(self) -> bool:
         """Also true for a kubeconfig of a cluster `python -m harness.kube up` started."""
         return self.local is not None or bool(read_state(self.kubeconfig.parent))
 
@@ -109,7 +109,7 @@ class KubeCluster:
 
     def node_host(self) -> str:
         """Where NodePorts answer: 127.0.0.1 locally, else the override or the node's address."""
-        if self._started_by_harness():
+        if self.started_here():
             return "127.0.0.1"
         override = os.environ.get(ENV_NODE_HOST, "").strip()
         if override:

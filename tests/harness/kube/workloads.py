@@ -7,12 +7,12 @@ The probe image (genesis-kube-agent `serve`) answers "/" with its pod name and $
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from harness.kube.images import PROBE_IMAGE
+from harness.kube.probes import wait_until_ok
 
 AGENT_PORT = 8080
 
@@ -88,12 +88,10 @@ def fetch_json(url: str, timeout: float = 2.0) -> dict[str, str]:
 
 
 def wait_for_answer(url: str, timeout: float = 30.0) -> dict[str, str]:
-    """The first answer of a Service that may still be getting its endpoints."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fetch_json(url)
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    """The first answer of a Service that may still be getting its endpoints.
+
+    Probes come from their own source ports (harness.kube.probes says why): a refused one
+    must not leave a stale conntrack entry in the way of the test's own traffic.
+    """
+    body: dict[str, str] = json.loads(wait_until_ok(url, timeout=timeout, interval=0.2))
+    return body
