@@ -23,6 +23,7 @@ import helm_python as helm
 import pytest
 
 from chart.chart_support import CHART, TEST_API_KEY, TEST_KEY_LINE
+from genesis.service.keys import key_line
 from harness.kube.access import KubeCluster
 from harness.kube.images import podman
 from harness.kube.probes import wait_until_ok
@@ -87,11 +88,11 @@ def helm_config(kube_cluster: KubeCluster, kube_namespace: str) -> Iterator[helm
         yield config
 
 
-def _post_chat(url: str, timeout: float = 10) -> dict[str, Any]:
+def _post_chat(url: str, timeout: float = 10, key: str = TEST_API_KEY) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{url}/v1/chat/completions",
         data=json.dumps(CHAT).encode(),
-        headers={"content-type": "application/json", "authorization": f"Bearer {TEST_API_KEY}"},
+        headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
     )
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         return json.load(answer)
@@ -357,3 +358,52 @@ def test_canary_by_replica_ratio(
     assert all(answer["choices"][0]["message"]["content"] for answer in answers)
     helm_config.test("cn", timeout=120)
     helm_config.uninstall("cn", wait="watcher", timeout=120)
+
+
+def _chat_status(url: str, key: str) -> int:
+    try:
+        _post_chat(url, key=key)
+    except urllib.error.HTTPError as error:
+        return error.code
+    return 200
+
+
+def test_keys_rotate_in_running_pods_when_their_secret_changes(
+    kube_cluster: KubeCluster, kube_namespace: str, helm_config: helm.Config, images: dict[str, str]
+) -> None:
+    # The team's own Secret (apiKeys.existingSecret): changing it rolls nothing. The kubelet
+    # swaps the mounted file and the running service reads it (GENESIS_API_KEYS_RELOAD_SECONDS).
+    rotated = "gk-test-rotated-0123456789abcdef0123456789"
+
+    def team_keys(*lines: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "team-keys"},
+            "stringData": {"api-keys": "".join(f"{line}\n" for line in lines)},
+        }
+
+    kube_cluster.kubectl.apply(team_keys(TEST_KEY_LINE), namespace=kube_namespace)
+    values = _values(
+        replicaCount=1,
+        apiKeys={"lines": [], "existingSecret": "team-keys"},
+        config={"GENESIS_API_KEYS_RELOAD_SECONDS": "1"},
+    )
+    helm_config.install(CHART, "keys", values, wait="watcher", timeout=180)
+    url = kube_cluster.service_url("keys-genesis", kube_namespace)
+    _wait_ready(url)
+    assert _chat_status(url, TEST_API_KEY) == 200
+    assert _chat_status(url, rotated) == 401
+    [before] = _pods(kube_cluster, kube_namespace, "keys")
+
+    kube_cluster.kubectl.apply(team_keys(key_line("rotated", rotated)), namespace=kube_namespace)
+    started = time.monotonic()
+    while _chat_status(url, rotated) != 200:
+        assert time.monotonic() - started < 120, "the pod never accepted the rotated key"
+        time.sleep(1)
+    print(f"rotated key accepted {time.monotonic() - started:.1f} s after the Secret changed")
+    assert _chat_status(url, TEST_API_KEY) == 401
+    [after] = _pods(kube_cluster, kube_namespace, "keys")
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert after["status"]["containerStatuses"][0]["restartCount"] == 0
+    helm_config.uninstall("keys", wait="watcher", timeout=120)

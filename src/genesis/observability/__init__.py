@@ -17,7 +17,7 @@ from genesis.observability._exposition import (
 from genesis.observability._extension import TRACKS, Metrics
 from genesis.observability._genai import GenAIMetrics, GenAIOperation
 from genesis.observability._http import UNMATCHED_ROUTE
-from genesis.observability._service import CircuitState, JobOutcome, ServiceMetrics
+from genesis.observability._service import CircuitState, JobOutcome, KeysReload, ServiceMetrics
 from genesis.observability.assets import compose_file, monitoring_dir
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "GenAIMetrics",
     "GenAIOperation",
     "JobOutcome",
+    "KeysReload",
     "Metrics",
     "MetricsServer",
     "ServiceMetrics",

@@ -74,6 +74,7 @@ class Instruments:
     job_queue_depth: Gauge
     job_oldest_age: Gauge
     jobs_finished: Counter
+    keys_reloads: Counter
 
 
 def _create(registry: CollectorRegistry) -> Instruments:
@@ -173,6 +174,12 @@ def _create(registry: CollectorRegistry) -> Instruments:
             "genesis_jobs_finished_total",
             "Jobs that reached a final state, by outcome.",
             ("queue", "outcome", "track"),
+            registry=registry,
+        ),
+        keys_reloads=Counter(
+            "genesis_api_keys_reloads_total",
+            "Changes of the API keys file seen, by result (applied, or refused as invalid).",
+            ("result", "track"),
             registry=registry,
         ),
     )

@@ -1,4 +1,4 @@
-"""Service metrics (cache, rate limits, circuit breakers, retries, jobs) behind named methods."""
+"""Service metrics (cache, rate limits, circuits, retries, jobs, keys) behind named methods."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ class JobOutcome(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class KeysReload(enum.StrEnum):
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
 class ServiceMetrics:
     # Label values here are names the service chooses (cache, limit, circuit, provider, queue),
     # so the children are kept, as the request path keeps its own.
@@ -34,6 +39,7 @@ class ServiceMetrics:
         self._job_queue_depth = Children(instruments.job_queue_depth)
         self._job_oldest_age = Children(instruments.job_oldest_age)
         self._jobs_finished = Children(instruments.jobs_finished)
+        self._keys_reloads = Children(instruments.keys_reloads)
 
     def cache_hit(self, cache: str) -> None:
         self._cache_lookups(cache, "hit", self._track).inc()
@@ -62,3 +68,7 @@ class ServiceMetrics:
 
     def job_finished(self, queue: str, outcome: JobOutcome) -> None:
         self._jobs_finished(queue, JobOutcome(outcome).value, self._track).inc()
+
+    def keys_reload(self, result: KeysReload) -> None:
+        """The keys file changed, and its new version was applied or refused."""
+        self._keys_reloads(KeysReload(result).value, self._track).inc()

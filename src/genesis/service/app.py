@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from quart import Quart
 from quart_schema import Info, OpenAPIProvider, QuartSchema
 
 from genesis import __version__
-from genesis.observability import Metrics
+from genesis.observability import Metrics, ServiceMetrics
 from genesis.service.auth import install_auth
 from genesis.service.cache import ResponseCache
 from genesis.service.conversations import install_conversations
@@ -17,6 +18,7 @@ from genesis.service.conversations.model import ID_PATTERN as CONVERSATION_ID_PA
 from genesis.service.errors import register_error_handlers
 from genesis.service.faults import FaultInjector
 from genesis.service.jobs import install_jobs
+from genesis.service.keys_reload import LiveKeyRing
 from genesis.service.limits import RequestLimits
 from genesis.service.providers import Provider, build_provider
 from genesis.service.ratelimiter import RateLimiter
@@ -146,12 +148,13 @@ def create_app(
         scalar_ui_path=None,
     )
     register_error_handlers(app)
-    install_auth(app, settings.key_ring)
+    metrics = Metrics(app, track=settings.track, version=__version__, revision=settings.revision)
+    keys = _live_keys(settings, metrics.service)
+    install_auth(app, keys)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(web_blueprint(web_dist))
 
-    metrics = Metrics(app, track=settings.track, version=__version__, revision=settings.revision)
     install_jobs(app, settings, metrics.service)
     install_conversations(app, settings)
     state = ServiceState(
@@ -194,13 +197,19 @@ def create_app(
         connection_close=lambda: state.readiness.state == "draining",
     )
 
+    watching: list[asyncio.Task[None]] = []
+
     @app.before_serving
     async def _started() -> None:
+        if keys is not None and settings.api_keys_reload_seconds:
+            watching.append(asyncio.create_task(keys.watch(settings.api_keys_reload_seconds)))
         state.readiness.mark_ready()
 
     @app.after_serving
     async def _stopping() -> None:
         state.readiness.begin_drain()
+        for task in watching:
+            task.cancel()
         await state.provider.aclose()
         if state.limiter is not None:
             await state.limiter.aclose()
@@ -208,6 +217,17 @@ def create_app(
             await state.store.aclose()
 
     return app
+
+
+def _live_keys(settings: Settings, metrics: ServiceMetrics) -> LiveKeyRing | None:
+    if settings.key_ring is None or settings.api_keys_file is None:
+        return None
+    return LiveKeyRing(
+        settings.key_ring,
+        settings.api_keys_file,
+        metrics,
+        per_key_limits_enforced=_rate_limited(settings),
+    )
 
 
 def _rate_limited(settings: Settings) -> bool:

@@ -12,6 +12,7 @@ from quart import Quart, g, request
 
 from genesis.service.errors import APIError
 from genesis.service.keys import APIKey, KeyRing
+from genesis.service.keys_reload import LiveKeyRing
 
 API_PREFIX = "/v1/"
 # Who the request is when authentication is off: every caller shares its limits.
@@ -83,13 +84,13 @@ def _is_api_request() -> bool:
     )
 
 
-def install_auth(app: Quart, ring: KeyRing | None) -> None:
-    """Check the key of every `/v1/*` request; with `ring` None, authentication is off."""
+def install_auth(app: Quart, keys: LiveKeyRing | None) -> None:
+    """Check the key of every `/v1/*` request; with `keys` None, authentication is off."""
 
     @app.before_request
     async def _authenticate() -> None:
         # CORS preflights never carry credentials, and an automatic OPTIONS answer says
         # nothing but the allowed methods.
-        if ring is None or request.method == "OPTIONS" or not _is_api_request():
+        if keys is None or request.method == "OPTIONS" or not _is_api_request():
             return
-        setattr(g, _G_KEY, authenticate(ring, request.headers.get("Authorization")))
+        setattr(g, _G_KEY, authenticate(keys.ring, request.headers.get("Authorization")))

@@ -184,6 +184,13 @@ class Settings(BaseSettings):
         description="File of accepted API keys, one `NAME:sha256:HEX` per line (create lines "
         "with `genesis keys new NAME`; see docs/operations.md).",
     )
+    api_keys_reload_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How often the keys file is checked for changes, so keys rotate without a "
+        "restart (a file that does not parse is refused and the previous keys stay); 0: read "
+        "once at start-up.",
+    )
     redis_url: SecretStr | None = Field(
         None,
         description="Redis shared by every replica for rate limits, the cache and "
