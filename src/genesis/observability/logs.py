@@ -53,6 +53,8 @@ def configure_logging(level: str = "info", fmt: LogFormat = "auto") -> None:
     ]
     structlog.configure(
         processors=[
+            # First: a line below the level is dropped before any processor runs for it.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
