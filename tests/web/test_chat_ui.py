@@ -20,6 +20,8 @@ from playwright.sync_api import Locator, Page, expect
 from harness.browser import ARTIFACTS, PageProblems
 from harness.genesis import GenesisFactory, GenesisServer, genesis_servers
 from harness.openai_stub import Fault, OpenAIStub
+from harness.redis import RedisServer
+from harness.worker import genesis_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -297,6 +299,39 @@ def test_the_default_offline_service_answers_in_the_page(
         "This is the genesis offline demo provider"
     )
     expect(last_reply(page).locator(".content")).to_contain_text('You said: "hello offline"')
+    assert problems.messages == []
+
+
+def test_a_long_prompt_runs_as_a_background_job_and_its_reply_arrives(
+    page: Page,
+    genesis_server: GenesisFactory,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    problems: PageProblems,
+) -> None:
+    # The real jobs path: the service queues on Redis, a `genesis worker` started later runs it.
+    settings = {"GENESIS_REDIS_URL": redis_server.url}
+    server = genesis_server(settings)
+    open_chat(page, server.url, model="genesis-offline-demo")
+    page.get_by_label("Send as a background job (for long prompts)").check()
+    send(page, "a long prompt for later")
+
+    progress = last_reply(page).get_by_role("status")
+    expect(progress).to_contain_text("Queued as background job job_")
+    job_id = re.search(r"job_[0-9a-f]+", progress.inner_text())
+    assert job_id is not None
+    with genesis_workers(tmp_path / "workers") as start_worker:
+        start_worker(settings)
+        expect(last_reply(page).locator(".content")).to_contain_text(
+            'You said: "a long prompt for later"'
+        )
+    expect(progress).to_have_count(0)
+    expect(last_reply(page)).to_have_attribute("aria-busy", "false")
+    job = httpx.get(f"{server.url}/v1/jobs/{job_id.group()}", timeout=5).json()
+    assert job["status"] == "succeeded"
+    assert job["result"]["choices"][0]["message"]["content"] == (
+        last_reply(page).locator(".content").inner_text()
+    )
     assert problems.messages == []
 
 

@@ -1,6 +1,14 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 
-import { listModels, streamChat, type Connection } from "./api";
+import {
+  ApiError,
+  followJob,
+  jobReply,
+  listModels,
+  streamChat,
+  type ChatMessage,
+  type Connection,
+} from "./api";
 import { loadApiKey, saveApiKey } from "./apiKey";
 import { ApiKeyForm } from "./components/ApiKeyForm";
 import { Composer } from "./components/Composer";
@@ -12,12 +20,14 @@ import { describeError } from "./messages";
 export interface AppProps {
   /** Origin of the API; "" (the default) is the page's own origin. */
   baseUrl?: string;
+  /** How often a background job is read while it runs. */
+  jobPollMs?: number;
 }
 
 type Models =
   { state: "loading" } | { state: "loaded"; ids: string[] } | { state: "failed"; message: string };
 
-export function App({ baseUrl = "" }: AppProps) {
+export function App({ baseUrl = "", jobPollMs = 1000 }: AppProps) {
   const [apiKey, setApiKey] = useState(loadApiKey);
   const [models, setModels] = useState<Models>({ state: "loading" });
   const [model, setModel] = useState("");
@@ -50,8 +60,37 @@ export function App({ baseUrl = "" }: AppProps) {
     setApiKey(key);
   }, []);
 
+  /** Queue the reply as a background job and show its progress until it is finished. */
+  const runJob = useCallback(
+    async (
+      connection: Connection,
+      messages: ChatMessage[],
+      replyId: number,
+      signal: AbortSignal,
+    ) => {
+      for await (const job of followJob(connection, model, messages, signal, jobPollMs)) {
+        const progress = { id: job.id, status: job.status, attempts: job.attempts };
+        if (job.status === "failed") {
+          throw new ApiError(job.error?.message ?? "The job failed", null, job.error?.code ?? null);
+        }
+        const reply = job.status === "succeeded" ? jobReply(job) : null;
+        const finished =
+          job.status === "succeeded" ? "done" : job.status === "cancelled" ? "stopped" : null;
+        setEntries((current) =>
+          update(current, replyId, (entry) => ({
+            ...entry,
+            job: progress,
+            content: reply ?? entry.content,
+            status: finished ?? entry.status,
+          })),
+        );
+      }
+    },
+    [jobPollMs, model],
+  );
+
   const send = useCallback(
-    async (text: string) => {
+    async (text: string, asJob: boolean) => {
       const connection: Connection = { baseUrl, apiKey };
       const userEntry: Entry = {
         id: nextId.current++,
@@ -70,14 +109,18 @@ export function App({ baseUrl = "" }: AppProps) {
       inFlight.current = controller;
       setStreaming(true);
       try {
-        for await (const piece of streamChat(connection, model, messages, controller.signal)) {
+        if (asJob) {
+          await runJob(connection, messages, replyId, controller.signal);
+        } else {
+          for await (const piece of streamChat(connection, model, messages, controller.signal)) {
+            setEntries((current) =>
+              update(current, replyId, (entry) => ({ ...entry, content: entry.content + piece })),
+            );
+          }
           setEntries((current) =>
-            update(current, replyId, (entry) => ({ ...entry, content: entry.content + piece })),
+            update(current, replyId, (entry) => ({ ...entry, status: "done" })),
           );
         }
-        setEntries((current) =>
-          update(current, replyId, (entry) => ({ ...entry, status: "done" })),
-        );
       } catch (error) {
         // Whatever the stream raised after a Stop is the abort's doing.
         const stopped = controller.signal.aborted;
@@ -93,7 +136,7 @@ export function App({ baseUrl = "" }: AppProps) {
         setStreaming(false);
       }
     },
-    [apiKey, baseUrl, entries, model],
+    [apiKey, baseUrl, entries, model, runJob],
   );
 
   const stop = useCallback(() => inFlight.current?.abort(), []);
@@ -121,7 +164,7 @@ export function App({ baseUrl = "" }: AppProps) {
         <Composer
           canSend={!streaming && model !== ""}
           streaming={streaming}
-          onSend={(text) => void send(text)}
+          onSend={(text, asJob) => void send(text, asJob)}
           onStop={stop}
         />
       </main>

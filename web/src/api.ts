@@ -144,3 +144,119 @@ export async function* streamChat(
   }
   throw new ApiError("The stream ended before [DONE]: the reply may be incomplete");
 }
+
+export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+/** A chat completion queued on `POST /v1/jobs`, as `GET /v1/jobs/{id}` reports it. */
+export interface Job {
+  id: string;
+  status: JobStatus;
+  attempts: number;
+  /** Unix seconds. */
+  created_at: number;
+  started_at: number | null;
+  result: { choices?: { message?: { content?: string | null } }[] } | null;
+  error: { message: string; code?: string | null } | null;
+}
+
+export const FINISHED: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "cancelled"]);
+
+function isJob(value: unknown): value is Job {
+  if (typeof value !== "object" || value === null) return false;
+  const job = value as Partial<Job>;
+  return typeof job.id === "string" && typeof job.status === "string";
+}
+
+async function jobRequest(
+  connection: Connection,
+  path: string,
+  init: RequestInit,
+  signal?: AbortSignal,
+): Promise<Job> {
+  const response = await fetch(`${connection.baseUrl}${path}`, {
+    ...init,
+    headers: headers(connection, init.body ? { "Content-Type": "application/json" } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  if (!response.ok) throw await httpError(response);
+  const body: unknown = await response.json();
+  if (!isJob(body)) throw new ApiError("The server's answer is not a job", response.status);
+  return body;
+}
+
+/** Queue a chat completion as a job (`POST /v1/jobs`): the answer is read from the job later. */
+export function createJob(
+  connection: Connection,
+  model: string,
+  messages: ChatMessage[],
+  signal?: AbortSignal,
+): Promise<Job> {
+  return jobRequest(
+    connection,
+    "/v1/jobs",
+    { method: "POST", body: JSON.stringify({ model, messages }) },
+    signal,
+  );
+}
+
+export function getJob(connection: Connection, id: string, signal?: AbortSignal): Promise<Job> {
+  return jobRequest(connection, `/v1/jobs/${encodeURIComponent(id)}`, { method: "GET" }, signal);
+}
+
+export function cancelJob(connection: Connection, id: string): Promise<Job> {
+  return jobRequest(connection, `/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+}
+
+const wait = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
+  });
+
+/**
+ * Queue a job and follow it: yields the job each time it is read, until it is finished.
+ *
+ * An abort through `signal` cancels the job on the server (`DELETE`), so a stopped job does not
+ * keep a worker busy, then rejects with the abort's reason.
+ */
+export async function* followJob(
+  connection: Connection,
+  model: string,
+  messages: ChatMessage[],
+  signal?: AbortSignal,
+  pollMs = 1000,
+): AsyncGenerator<Job> {
+  let job = await createJob(connection, model, messages, signal);
+  try {
+    yield job;
+    while (!FINISHED.has(job.status)) {
+      await wait(pollMs, signal);
+      job = await getJob(connection, job.id, signal);
+      yield job;
+    }
+  } catch (error) {
+    if (signal?.aborted && !FINISHED.has(job.status)) {
+      // Best effort: the page has stopped listening whatever the server answers.
+      await cancelJob(connection, job.id).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** The reply text of a succeeded job. */
+export function jobReply(job: Job): string {
+  const content = job.result?.choices?.[0]?.message?.content;
+  if (typeof content !== "string") throw new ApiError("The finished job holds no reply");
+  return content;
+}

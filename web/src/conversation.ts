@@ -1,6 +1,6 @@
 /** The conversation as pure data: what the page shows, and what the next request sends. */
 
-import type { ChatMessage } from "./api";
+import type { ChatMessage, JobStatus } from "./api";
 
 export type Status = "streaming" | "done" | "stopped" | "failed";
 
@@ -11,6 +11,8 @@ export interface Entry {
   status: Status;
   /** The server's (or the client's) message when `status` is "failed". */
   error?: string;
+  /** For a reply sent as a background job: the job as last read. */
+  job?: { id: string; status: JobStatus; attempts: number };
 }
 
 /** The messages a new request carries: every turn with text, failed partial replies included,

@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 
 import { App } from "../src/App";
 import { API_KEY_STORAGE_KEY } from "../src/apiKey";
-import { ApiServer, chunk, openAIError, replySteps } from "./server";
+import { ApiServer, chunk, jobBody, openAIError, replySteps } from "./server";
 
 const server = new ApiServer();
 
@@ -18,7 +18,7 @@ beforeEach(() => {
 
 async function renderApp() {
   const user = userEvent.setup();
-  const view = render(<App baseUrl={server.url} />);
+  const view = render(<App baseUrl={server.url} jobPollMs={30} />);
   const picker = screen.getByLabelText("Model");
   await waitFor(() => expect(picker).toHaveValue("genesis-offline-demo"));
   return { user, view, picker };
@@ -30,6 +30,13 @@ function conversation() {
 
 function assistantReplies() {
   return within(conversation()).queryAllByLabelText("Assistant said");
+}
+
+/** The `index`th reply, which must be there. */
+function reply(index: number): HTMLElement {
+  const element = assistantReplies()[index];
+  if (!element) throw new Error(`there is no reply ${index}`);
+  return element;
 }
 
 describe("App", () => {
@@ -221,5 +228,128 @@ describe("App", () => {
     await renderApp();
     expect(server.requests[0]?.authorization).toBe("Bearer sk-from-before");
     expect(screen.getByText("Key in use for this tab.")).toBeInTheDocument();
+  });
+
+  describe("a long prompt sent as a background job", () => {
+    async function sendAsJob(user: ReturnType<typeof userEvent.setup>, text: string) {
+      await user.click(screen.getByLabelText("Send as a background job (for long prompts)"));
+      await user.type(screen.getByLabelText("Message"), `${text}{Enter}`);
+    }
+
+    it("queues it, shows the job's progress, then its reply", async () => {
+      const { user } = await renderApp();
+      server.scriptJob([
+        { status: "queued" },
+        { status: "queued" },
+        { status: "running" },
+        { status: "running", attempts: 2 },
+        { status: "succeeded", attempts: 2, reply: "A long story, told at last." },
+      ]);
+      await sendAsJob(user, "Write a long story");
+
+      const progress = () => within(reply(0)).getByRole("status");
+      await waitFor(() => expect(progress()).toHaveTextContent("Queued as background job job_1"));
+      await waitFor(() => expect(progress()).toHaveTextContent("job_1 is running…"));
+      await waitFor(() => expect(progress()).toHaveTextContent("running (attempt 2)…"));
+      await waitFor(() =>
+        expect(assistantReplies()[0]).toHaveTextContent("A long story, told at last."),
+      );
+      expect(assistantReplies()[0]).toHaveAttribute("aria-busy", "false");
+      expect(within(reply(0)).queryByRole("status")).not.toBeInTheDocument();
+
+      const [created, ...polls] = server.jobRequests();
+      // The chat completion body, without `stream`: the reply is read from the job.
+      expect(created).toMatchObject({
+        method: "POST",
+        path: "/v1/jobs",
+        body: {
+          model: "genesis-offline-demo",
+          messages: [{ role: "user", content: "Write a long story" }],
+        },
+      });
+      expect(polls.length).toBeGreaterThanOrEqual(4);
+      expect(polls.every((poll) => poll.method === "GET" && poll.path === "/v1/jobs/job_1")).toBe(
+        true,
+      );
+      expect(server.chatRequests()).toHaveLength(0);
+
+      // The job's reply is part of the conversation the next message sends.
+      server.script({ steps: replySteps(["streamed"]) });
+      await user.click(screen.getByLabelText("Send as a background job (for long prompts)"));
+      await user.type(screen.getByLabelText("Message"), "and now{Enter}");
+      await waitFor(() => expect(assistantReplies()[1]).toHaveTextContent("streamed"));
+      expect(server.chatRequests()[0]?.body).toMatchObject({
+        messages: [
+          { role: "user", content: "Write a long story" },
+          { role: "assistant", content: "A long story, told at last." },
+          { role: "user", content: "and now" },
+        ],
+      });
+    });
+
+    it("shows the error of a failed job", async () => {
+      const { user } = await renderApp();
+      server.scriptJob([
+        { status: "queued" },
+        {
+          status: "failed",
+          attempts: 4,
+          error: { message: "The upstream model provider is failing", code: "upstream_error" },
+        },
+      ]);
+      await sendAsJob(user, "Write");
+      await waitFor(() =>
+        expect(within(reply(0)).getByRole("alert")).toHaveTextContent(
+          "The upstream model provider is failing",
+        ),
+      );
+    });
+
+    it("cancels the job on the server when stopped", async () => {
+      const { user } = await renderApp();
+      server.scriptJob([{ status: "queued" }, { status: "running" }]);
+      await sendAsJob(user, "Write forever");
+      await waitFor(() =>
+        expect(within(reply(0)).getByRole("status")).toHaveTextContent("running"),
+      );
+      await user.click(screen.getByRole("button", { name: "Stop" }));
+      await waitFor(() => expect(assistantReplies()[0]).toHaveTextContent("Stopped."));
+      await waitFor(() =>
+        expect(server.jobRequests().at(-1)).toMatchObject({
+          method: "DELETE",
+          path: "/v1/jobs/job_1",
+        }),
+      );
+      // Stopped means no more reads of the job.
+      const reads = server.jobRequests().length;
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      expect(server.jobRequests()).toHaveLength(reads);
+    });
+
+    it("explains why when the server runs no jobs", async () => {
+      const { user } = await renderApp();
+      server.scriptJob({
+        status: 503,
+        body: openAIError("Jobs need GENESIS_REDIS_URL", "jobs_unavailable"),
+      });
+      await sendAsJob(user, "Write");
+      await waitFor(() =>
+        expect(within(reply(0)).getByRole("alert")).toHaveTextContent(
+          "Jobs need GENESIS_REDIS_URL",
+        ),
+      );
+    });
+
+    it("refuses an answer that is not a job", async () => {
+      const { user } = await renderApp();
+      server.scriptJob({ status: 202, body: JSON.stringify({ unexpected: true }) });
+      await sendAsJob(user, "Write");
+      await waitFor(() =>
+        expect(within(reply(0)).getByRole("alert")).toHaveTextContent(
+          "The server's answer is not a job",
+        ),
+      );
+      expect(jobBody("job_x", { status: "queued" })).toContain('"status":"queued"');
+    });
   });
 });

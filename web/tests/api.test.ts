@@ -1,6 +1,15 @@
 /** @jest-environment node */
-import { ApiError, listModels, parseRetryAfter, streamChat, type Connection } from "../src/api";
-import { ApiServer, chunk, openAIError, replySteps } from "./server";
+import {
+  ApiError,
+  followJob,
+  jobReply,
+  listModels,
+  parseRetryAfter,
+  streamChat,
+  type Connection,
+  type Job,
+} from "../src/api";
+import { ApiServer, chunk, jobBody, openAIError, replySteps } from "./server";
 
 const server = new ApiServer();
 let connection: Connection;
@@ -195,5 +204,34 @@ describe("parseRetryAfter", () => {
       status: 429,
       retryAfter: 3,
     });
+  });
+});
+
+describe("jobs", () => {
+  it("follows a job until it is finished and reads its reply", async () => {
+    server.scriptJob([{ status: "queued" }, { status: "succeeded", reply: "done" }]);
+    const seen: Job[] = [];
+    for await (const job of followJob(connection, "genesis-offline-demo", HELLO, undefined, 5)) {
+      seen.push(job);
+    }
+    expect(seen.map((job) => job.status)).toEqual(["queued", "succeeded"]);
+    const last = seen.at(-1);
+    if (!last) throw new Error("no job was read");
+    expect(jobReply(last)).toBe("done");
+  });
+
+  it("says so when a succeeded job holds no reply", () => {
+    const job = JSON.parse(jobBody("job_1", { status: "succeeded" })) as Job;
+    expect(() => jobReply(job)).toThrow("The finished job holds no reply");
+  });
+
+  it("cancels the job when aborted before the first read", async () => {
+    server.scriptJob([{ status: "queued" }]);
+    const controller = new AbortController();
+    const follow = followJob(connection, "genesis-offline-demo", HELLO, controller.signal, 5);
+    expect((await follow.next()).value).toMatchObject({ status: "queued" });
+    controller.abort();
+    await expect(follow.next()).rejects.toThrow();
+    expect(server.jobRequests().map((request) => request.method)).toEqual(["POST", "DELETE"]);
   });
 });

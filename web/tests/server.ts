@@ -59,6 +59,41 @@ export function replySteps(pieces: string[]): Step[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What `GET /v1/jobs/{id}` answers, one state per read (the last one stays). */
+export interface JobState {
+  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  attempts?: number;
+  reply?: string;
+  error?: { message: string; code: string };
+}
+
+/** The job body genesis answers, for a state of the script. */
+export function jobBody(id: string, state: JobState): string {
+  return JSON.stringify({
+    id,
+    object: "chat.completion.job",
+    status: state.status,
+    model: "genesis-offline-demo",
+    queue: "chat",
+    created_at: 1796352148,
+    started_at: state.status === "queued" ? null : 1796352149,
+    finished_at: null,
+    expires_at: null,
+    attempts: state.attempts ?? (state.status === "queued" ? 0 : 1),
+    max_attempts: 4,
+    history: [],
+    result:
+      state.reply === undefined
+        ? null
+        : {
+            id: "chatcmpl-job",
+            object: "chat.completion",
+            choices: [{ index: 0, message: { role: "assistant", content: state.reply } }],
+          },
+    error: state.error ? { ...state.error, type: "server_error", param: null } : null,
+  });
+}
+
 export class ApiServer {
   url = "";
   models = ["genesis-offline-demo", "second-model"];
@@ -66,6 +101,9 @@ export class ApiServer {
   requiredKey: string | null = null;
   readonly requests: Recorded[] = [];
   private scripts: ChatScript[] = [];
+  /** The states the next job created goes through; or an error for its `POST /v1/jobs`. */
+  private jobScript: JobState[] | { status: number; body: string } = [];
+  private jobs = new Map<string, JobState[]>();
   private disconnects = 0;
   private disconnectWaiters: (() => void)[] = [];
   private readonly server = createServer((request, response) => {
@@ -89,6 +127,15 @@ export class ApiServer {
     this.scripts.push(...scripts);
   }
 
+  /** The next job: `POST` answers the first state, each `GET` the next (the last one stays). */
+  scriptJob(states: JobState[] | { status: number; body: string }): void {
+    this.jobScript = states;
+  }
+
+  jobRequests(): Recorded[] {
+    return this.requests.filter((request) => request.path.startsWith("/v1/jobs"));
+  }
+
   chatRequests(): Recorded[] {
     return this.requests.filter((request) => request.path === "/v1/chat/completions");
   }
@@ -105,6 +152,8 @@ export class ApiServer {
     this.disconnects = 0;
     this.disconnectWaiters = [];
     this.requiredKey = null;
+    this.jobScript = [];
+    this.jobs.clear();
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -128,12 +177,41 @@ export class ApiServer {
       this.json(response, 200, JSON.stringify({ object: "list", data }));
     } else if (request.method === "POST" && path === "/v1/chat/completions") {
       await this.chat(response);
+    } else if (path.startsWith("/v1/jobs")) {
+      this.job(request.method ?? "", path, response);
     } else {
       this.json(
         response,
         404,
         openAIError(`Unknown route: ${request.method} ${path}`, "not_found"),
       );
+    }
+  }
+
+  private job(method: string, path: string, response: ServerResponse): void {
+    if (method === "POST" && path === "/v1/jobs") {
+      const script = this.jobScript;
+      if (!Array.isArray(script)) {
+        this.json(response, script.status, script.body);
+        return;
+      }
+      const id = `job_${this.jobs.size + 1}`;
+      const [first = { status: "queued" }, ...rest] = script;
+      this.jobs.set(id, rest.length ? rest : [first]);
+      response.setHeader("Location", `/v1/jobs/${id}`);
+      this.json(response, 202, jobBody(id, first));
+      return;
+    }
+    const id = decodeURIComponent(path.slice("/v1/jobs/".length));
+    const states = this.jobs.get(id);
+    if (!states) {
+      this.json(response, 404, openAIError(`No job ${id}`, "job_not_found"));
+    } else if (method === "DELETE") {
+      states.splice(0, states.length, { status: "cancelled" });
+      this.json(response, 200, jobBody(id, { status: "cancelled" }));
+    } else {
+      const state = states.length > 1 ? states.shift() : states[0];
+      this.json(response, 200, jobBody(id, state ?? { status: "queued" }));
     }
   }
 

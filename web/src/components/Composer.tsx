@@ -3,14 +3,17 @@ import { useEffect, useId, useRef, useState, type KeyboardEvent, type SubmitEven
 export interface ComposerProps {
   canSend: boolean;
   streaming: boolean;
-  onSend: (text: string) => void;
+  /** `asJob`: queue it as a background job (`POST /v1/jobs`) instead of streaming. */
+  onSend: (text: string, asJob: boolean) => void;
   onStop: () => void;
 }
 
 /** Enter sends, Shift+Enter starts a new line. */
 export function Composer({ canSend, streaming, onSend, onStop }: ComposerProps) {
   const id = useId();
+  const jobId = useId();
   const [text, setText] = useState("");
+  const [asJob, setAsJob] = useState(false);
   const input = useRef<HTMLTextAreaElement>(null);
   const ready = canSend && text.trim() !== "";
 
@@ -26,7 +29,7 @@ export function Composer({ canSend, streaming, onSend, onStop }: ComposerProps) 
   const submit = (event: SubmitEvent<HTMLFormElement>) => {
     event.preventDefault();
     if (!ready) return;
-    onSend(text.trim());
+    onSend(text.trim(), asJob);
     setText("");
   };
 
@@ -51,6 +54,15 @@ export function Composer({ canSend, streaming, onSend, onStop }: ComposerProps) 
         onKeyDown={onKeyDown}
       />
       <div className="actions">
+        <span className="as-job">
+          <input
+            id={jobId}
+            type="checkbox"
+            checked={asJob}
+            onChange={(event) => setAsJob(event.target.checked)}
+          />
+          <label htmlFor={jobId}>Send as a background job (for long prompts)</label>
+        </span>
         {streaming && (
           <button type="button" onClick={onStop}>
             Stop

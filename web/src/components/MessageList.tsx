@@ -2,6 +2,14 @@ import { useEffect, useRef } from "react";
 
 import type { Entry } from "../conversation";
 
+function jobProgress(job: NonNullable<Entry["job"]>): string {
+  // Only a job still on its way is shown here: a finished one ends the entry's streaming.
+  const attempt = job.attempts > 1 ? ` (attempt ${job.attempts})` : "";
+  return job.status === "queued"
+    ? `Queued as background job ${job.id}${attempt}…`
+    : `Background job ${job.id} is running${attempt}…`;
+}
+
 const SPEAKER = { user: "You", assistant: "Assistant" } as const;
 
 export function MessageList({ entries }: { entries: readonly Entry[] }) {
@@ -25,8 +33,13 @@ export function MessageList({ entries }: { entries: readonly Entry[] }) {
         >
           <span className="speaker">{SPEAKER[entry.role]}</span>
           <div className="content">{entry.content}</div>
-          {entry.status === "streaming" && entry.content === "" && (
+          {entry.status === "streaming" && entry.content === "" && !entry.job && (
             <span className="status">Waiting for the reply…</span>
+          )}
+          {entry.status === "streaming" && entry.job && (
+            <span className="status" role="status">
+              {jobProgress(entry.job)}
+            </span>
           )}
           {entry.status === "stopped" && <span className="status">Stopped.</span>}
           {entry.status === "failed" && (
