@@ -222,6 +222,9 @@ def test_builtin_analysis_runs_against_real_metrics(stack: Stack, tmp_path: Path
     assert not [m for m in metrics.values() if m["classification"] == "ERROR"], output
     assert metrics["latency-p99"]["classification"] == "NODATA"
     assert {c["name"] for c in document["checks"]} == {"request-error-rate", "availability"}
+    # The targets carry no track label: the canary's `up` is found through what it exports.
+    [availability] = [c for c in document["checks"] if c["name"] == "availability"]
+    assert availability["phase"] == "Successful", output
 
 
 def test_live_run_stops_at_the_first_failed_check(stack: Stack) -> None:
@@ -295,3 +298,33 @@ def test_live_run_with_traffic_driver_passes_a_quiet_canary(stack: Stack, tmp_pa
     assert sent["sent"] <= RATE * elapsed + 1
     assert summary.read_text().startswith("## genesis gate live: PASS")
     assert "error-rate" in done.stderr  # the progress table went to stderr
+
+
+def test_builtin_availability_fails_a_canary_that_went_down(stack: Stack, tmp_path: Path) -> None:
+    """Runs last in the module: it stops the slow canary. Its `up` turns 0 while its last
+    genesis_build_info still says it was the canary, so the built-in check measures a 0."""
+    stack.canaries["slow"].stop()
+    stack.prometheus.wait_for('up{job="slow"} == 0', lambda samples: len(samples) == 1, timeout=30)
+    # Threshold checks are measured from the start of the range: start it once `up` is 0.
+    down_since = f"{time.time():.3f}"
+    done = gate(
+        "retro",
+        "--prometheus",
+        stack.prometheus.url,
+        "--var",
+        "service=slow",
+        "--from",
+        down_since,
+        "--json",
+        str(tmp_path / "down.json"),
+    )
+    output = done.stdout + done.stderr
+    document = json.loads((tmp_path / "down.json").read_text())
+    # The measurement is a failure, 0, not "no data": the dead canary was found. One failed
+    # measurement is within failureLimit 1, so a range this short ends INCONCLUSIVE, never PASS.
+    assert "availability: Failed (0)" in output
+    [availability] = [c for c in document["checks"] if c["name"] == "availability"]
+    assert availability["phase"] == "Inconclusive", output
+    assert availability["message"] == "none of 1 measurements succeeded", output
+    assert document["verdict"] == "INCONCLUSIVE", output
+    assert done.returncode == 2, output
