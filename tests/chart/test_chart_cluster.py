@@ -260,6 +260,8 @@ def test_rolling_install_serves_and_passes_helm_test(
         "get", "deployment", "rel-genesis-worker", "-n", kube_namespace
     )
     assert worker["status"].get("readyReplicas") == 1
+    # Prometheus finds the worker's /metrics with the servers' through the metrics Service.
+    _await_endpoint_tracks(kube_cluster, kube_namespace, "rel-genesis-metrics", {"stable": 3})
     url = kube_cluster.service_url("rel-genesis", kube_namespace)
     _wait_ready(url)
     assert _post_chat(url)["choices"][0]["message"]["content"]

@@ -185,7 +185,11 @@ def test_everything_on() -> None:
     worker = one(objects, "Deployment", "rel-genesis-worker")
     container = worker["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["worker"]
-    assert "ports" not in container
+    # Only /metrics listens in the worker, and the metrics Service selects it with the server.
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]
+    metrics_selector = one(objects, "Service", "rel-genesis-metrics")["spec"]["selector"]
+    worker_labels = worker["spec"]["template"]["metadata"]["labels"]
+    assert all(worker_labels.get(key) == value for key, value in metrics_selector.items())
     assert "readinessProbe" not in container
     secret = one(objects, "Secret", "rel-genesis")
     assert secret["stringData"] == {"GENESIS_OPENAI_API_KEY": "sk-test"}
@@ -199,7 +203,10 @@ def test_everything_on() -> None:
     monitor = one(objects, "ServiceMonitor", "rel-genesis")
     assert monitor["metadata"]["labels"]["release"] == "kps"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    # The job the rules, dashboards and gate select: the Service's name label, "genesis".
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/name"
     metrics = one(objects, "Service", "rel-genesis-metrics")
+    assert metrics["metadata"]["labels"]["app.kubernetes.io/name"] == "genesis"
     assert all(
         monitor["spec"]["selector"]["matchLabels"][k] == v
         for k, v in metrics["metadata"]["labels"].items()

@@ -37,9 +37,10 @@ MONITORING = monitoring_dir()
 COMPRESSION = 60
 ALERT = "GenesisAvailabilityBudgetFastBurn"
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Service metrics of features genesis serve does not have yet (response cache, rate limits,
-# circuit breaker, retry accounting, batch jobs). Their panels get data from the fixture app,
-# which exercises every instrument; every other panel must get data from genesis serve itself.
+# Service metrics of features the plain `genesis serve` of this test does not exercise (no
+# cache, rate limits, upstream faults or Redis jobs are configured). Their panels get data from
+# the fixture app, which exercises every instrument; every other panel must get data from
+# genesis serve itself.
 NOT_YET_IN_SERVICE = (
     "genesis_upstream_retries_total",
     "genesis_circuit_breaker_state",

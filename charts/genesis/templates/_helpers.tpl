@@ -142,15 +142,16 @@ spec:
           {{- end }}
           securityContext:
             {{- toYaml $v.securityContext | nindent 12 }}
-          {{- if not $worker }}
           ports:
+            {{- if not $worker }}
             - name: http
               containerPort: 8000
               protocol: TCP
+            {{- end }}
+            # The worker serves /metrics too: the metrics Service selects both components.
             - name: metrics
               containerPort: 9464
               protocol: TCP
-          {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "genesis.fullname" $root }}
