@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from genesis.service.settings import load_settings
+    from genesis.service.settings import WorkerSettings, load_settings
 
     overrides: dict[str, Any] = {
         name: value
@@ -58,7 +58,7 @@ def _worker(args: argparse.Namespace) -> int:
         if (value := getattr(args, name)) is not None
     }
     try:
-        settings = load_settings(**overrides)
+        settings = load_settings(model=WorkerSettings, **overrides)
     except ValidationError as error:
         print(f"genesis worker: {_settings_error(error)}", file=sys.stderr)
         return EXIT_USAGE
@@ -155,7 +155,8 @@ def _keys_new(args: argparse.Namespace) -> int:
     print(line)
     print(
         "genesis keys new: give the first line to the client (it is shown only now); "
-        "append the second to GENESIS_API_KEYS_FILE and restart the service",
+        "append the second to GENESIS_API_KEYS_FILE; running services pick it up within "
+        "GENESIS_API_KEYS_RELOAD_SECONDS (10 s by default), no restart needed",
         file=sys.stderr,
     )
     return 0

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
+from harness.genesis import GenesisFactory
 from harness.kube.images import podman
+from harness.processes import free_port
+from harness.redis import RedisServer
 from image.genesis_image import BuiltImage, ContainerFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.container]
@@ -133,3 +137,55 @@ def test_the_image_carries_the_redis_extra(run_container: ContainerFactory) -> N
     container.wait_ready()
     found = container.exec("/opt/venv/bin/python", "-c", "import redis; print(redis.__version__)")
     assert found.returncode == 0, found.stderr
+
+
+def test_the_worker_runs_jobs_from_the_image(
+    genesis_image: BuiltImage, genesis_server: GenesisFactory, redis_server: RedisServer
+) -> None:
+    """`genesis worker` from the image, hardened as the chart runs it (read-only root, no
+    capabilities, UID 10001), runs a job a `genesis serve` queued on a real Redis."""
+    name = f"genesis-image-worker-{free_port()}"
+    metrics_port = free_port()
+    podman(
+        "run",
+        "--detach",
+        "--name",
+        name,
+        # The test's Redis listens on 127.0.0.1 only.
+        "--network",
+        "host",
+        "--read-only",
+        "--cap-drop=ALL",
+        "--security-opt=no-new-privileges",
+        "-e",
+        f"GENESIS_REDIS_URL={redis_server.url}",
+        "-e",
+        f"GENESIS_METRICS_PORT={metrics_port}",
+        genesis_image.ref,
+        "worker",
+    )
+    try:
+        server = genesis_server({"GENESIS_REDIS_URL": redis_server.url})
+        body = {"model": "genesis-offline-demo", "messages": [{"role": "user", "content": "hi"}]}
+        created = httpx.post(f"{server.url}/v1/jobs", json=body, timeout=10)
+        assert created.status_code == 202, created.text
+        job = created.json()
+        deadline = time.monotonic() + 60
+        while job["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, (
+                f"the job never finished: {job}\n{podman('logs', name).stderr}"
+            )
+            time.sleep(0.2)
+            job = httpx.get(f"{server.url}/v1/jobs/{job['id']}", timeout=10).json()
+        assert job["status"] == "succeeded", job
+        assert 'You said: "hi"' in job["result"]["choices"][0]["message"]["content"]
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert (
+            'genesis_jobs_finished_total{outcome="succeeded",queue="chat",track="stable"} 1.0'
+            in metrics
+        )
+        state = json.loads(podman("inspect", name).stdout)[0]
+        assert state["State"]["Running"] is True
+        assert state["Config"]["User"].split(":")[0] == "10001"
+    finally:
+        podman("rm", "--force", "--time", "0", name, check=False)

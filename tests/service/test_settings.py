@@ -12,6 +12,7 @@ from genesis.service.settings import (
     DEFAULT_OPENAI_MODEL,
     OFFLINE_MODEL,
     Settings,
+    WorkerSettings,
     load_settings,
 )
 
@@ -133,3 +134,14 @@ def test_openai_default_endpoint_needs_a_key() -> None:
     with pytest.raises(ValidationError, match="needs GENESIS_OPENAI_API_KEY"):
         Settings(provider="openai")
     assert Settings(provider="openai", openai_base_url="http://127.0.0.1:1").provider == "openai"
+
+
+def test_the_worker_serves_no_api_so_it_needs_no_api_keys() -> None:
+    # The image's defaults: a non-loopback host, which the API refuses to serve without keys.
+    with pytest.raises(ValidationError, match="needs GENESIS_API_KEYS_FILE"):
+        Settings(host="0.0.0.0", env="prod")
+    worker = WorkerSettings(host="0.0.0.0", env="prod")
+    assert worker.key_ring is None
+    # Every other rule still holds for the worker.
+    with pytest.raises(ValidationError, match="GENESIS_REDIS_URL must start with"):
+        WorkerSettings(redis_url="http://redis:6379")

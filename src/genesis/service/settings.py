@@ -448,10 +448,25 @@ def env_files(environment: str, directory: Path | None = None) -> tuple[Path, ..
     return (base / ".env", base / f".env.{environment}")
 
 
-def load_settings(directory: Path | None = None, **overrides: Any) -> Settings:
+class WorkerSettings(Settings):
+    """The settings of `genesis worker`: the same model, minus the API's authentication.
+
+    The worker serves no API, only /metrics: whether `/v1` needs keys is not its concern, so
+    the image's defaults (GENESIS_HOST=0.0.0.0) start a worker without a keys file.
+    """
+
+    # Same name as the parent's validator, so pydantic runs this one in its place.
+    @model_validator(mode="after")
+    def _authentication(self) -> WorkerSettings:
+        return self
+
+
+def load_settings(
+    directory: Path | None = None, *, model: type[Settings] = Settings, **overrides: Any
+) -> Settings:
     """Settings from overrides (CLI flags), then the environment, then the `.env` files."""
     environment = overrides.get("env") or os.environ.get("GENESIS_ENV") or "dev"
-    return Settings(_env_file=env_files(str(environment), directory), **overrides)
+    return model(_env_file=env_files(str(environment), directory), **overrides)
 
 
 def settings_table() -> str:
