@@ -4,6 +4,7 @@ real `genesis serve` process: pass-through, every upstream fault, and no leaked 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,3 +222,32 @@ def test_readiness_can_require_the_upstream(tmp_path: Path) -> None:
         down = httpx.get(f"{server.url}/readyz")
         assert down.status_code == 503
         assert down.json()["checks"]["upstream"].startswith("failed")
+
+
+def test_a_client_that_leaves_a_completion_is_client_disconnected(
+    service: GenesisServer, upstream: OpenAIStub
+) -> None:
+    # Not "CancelledError", and not an upstream failure: the gate's LLM error rate leaves it out.
+    upstream.reset()
+    upstream.script(Fault.ok(latency=0.8))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "too slow for me"}]}
+
+    def disconnects() -> list[str]:
+        text = httpx.get(service.metrics_url, timeout=5).text
+        return [
+            line
+            for line in text.splitlines()
+            if line.startswith("gen_ai_client_operation_duration_seconds_count{")
+            and ('error_type="client_disconnected"' in line or "CancelledError" in line)
+        ]
+
+    before = disconnects()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{service.url}/v1/chat/completions", json=body, timeout=0.2)
+    deadline = time.monotonic() + 10
+    while (seen := disconnects()) == before:
+        assert time.monotonic() < deadline, "the disconnect was never counted"
+        time.sleep(0.1)
+    assert all("CancelledError" not in line for line in seen), seen
+    [line] = [line for line in seen if line not in before]
+    assert 'error_type="client_disconnected"' in line

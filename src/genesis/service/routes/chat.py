@@ -101,6 +101,11 @@ async def _complete(
             # A refused or failed upstream call produced no tokens to charge.
             _settle(state, admission, 0)
             raise
+        except asyncio.CancelledError as error:
+            # The client left: say so, as a stream does, rather than "CancelledError". The
+            # upstream may have spent tokens already, so the reservation stands.
+            operation.fail(_error_type(error))
+            raise
         note_completion(completion)
         if completion.usage is not None:
             operation.usage(
