@@ -1,4 +1,4 @@
-"""Watch every log a `genesis serve` process writes during the test run for secrets.
+"""Watch every log a `genesis serve` or `genesis worker` process writes in the run for secrets.
 
 What counts as a secret: any value a test gave the service as a secret setting (the upstream
 key, a Redis password, the content of a `*_FILE` secret), anything a test `remember`s, and

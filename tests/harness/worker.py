@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.processes import ManagedProcess, free_port, http_ok
+from harness.secrets import WATCH
 
 
 class GenesisWorker(ManagedProcess):
@@ -26,6 +27,8 @@ class GenesisWorker(ManagedProcess):
             name, [sys.executable, "-m", "genesis", "worker"], log_dir=log_dir, env=env, cwd=log_dir
         )
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        # A worker's log is scanned for secrets like a server's: it sees the upstream key too.
+        WATCH.watch(self.log_path, env)
 
     def ready(self) -> bool:
         return http_ok(self.metrics_url)
