@@ -75,6 +75,7 @@ class Instruments:
     job_oldest_age: Gauge
     jobs_finished: Counter
     keys_reloads: Counter
+    ready: Gauge
 
 
 def _create(registry: CollectorRegistry) -> Instruments:
@@ -180,6 +181,14 @@ def _create(registry: CollectorRegistry) -> Instruments:
             "genesis_api_keys_reloads_total",
             "Changes of the API keys file seen, by result (applied, or refused as invalid).",
             ("result", "track"),
+            registry=registry,
+        ),
+        # livemin: an instance is ready only if every live worker process says so.
+        ready=Gauge(
+            "genesis_ready",
+            "1 if the instance was ready at its last readiness evaluation (/readyz), else 0.",
+            ("track",),
+            multiprocess_mode="livemin",
             registry=registry,
         ),
     )

@@ -40,6 +40,8 @@ class ServiceMetrics:
         self._job_oldest_age = Children(instruments.job_oldest_age)
         self._jobs_finished = Children(instruments.jobs_finished)
         self._keys_reloads = Children(instruments.keys_reloads)
+        # Made on first use: a process without readiness (genesis worker) exports no series.
+        self._ready = Children(instruments.ready)
 
     def cache_hit(self, cache: str) -> None:
         self._cache_lookups(cache, "hit", self._track).inc()
@@ -72,3 +74,7 @@ class ServiceMetrics:
     def keys_reload(self, result: KeysReload) -> None:
         """The keys file changed, and its new version was applied or refused."""
         self._keys_reloads(KeysReload(result).value, self._track).inc()
+
+    def ready(self, ready: bool) -> None:
+        """What readiness said last: ready (1) or not (0: starting, draining, a check down)."""
+        self._ready(self._track).set(1 if ready else 0)

@@ -36,6 +36,8 @@ _STREAM_PATH = "/v1/chat/completions"
 _JOBS_PATH = "/v1/jobs"
 _APPEND_PATH = "/v1/conversations/{conversation_id}/messages"
 _REF = "#/components/schemas/{model}"
+# How often readiness is evaluated for genesis_ready when no probe asks (a Redis PING each).
+READINESS_WATCH_SECONDS = 5.0
 
 
 class _GenesisOpenAPI(OpenAPIProvider):
@@ -160,7 +162,7 @@ def create_app(
     state = ServiceState(
         settings=settings,
         provider=provider or build_provider(settings, metrics.service),
-        readiness=Readiness(),
+        readiness=Readiness(observe=metrics.service.ready),
         faults=FaultInjector(settings.fault_error_rate, settings.fault_latency_ms)
         if settings.faults_enabled
         else None,
@@ -204,6 +206,7 @@ def create_app(
         if keys is not None and settings.api_keys_reload_seconds:
             watching.append(asyncio.create_task(keys.watch(settings.api_keys_reload_seconds)))
         state.readiness.mark_ready()
+        watching.append(asyncio.create_task(state.readiness.watch(READINESS_WATCH_SECONDS)))
 
     @app.after_serving
     async def _stopping() -> None:
