@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from genesis.service.keys import key_line, new_key
 from harness.browser import ARTIFACTS, PageProblems
 from harness.genesis import GenesisFactory, GenesisServer, genesis_servers
 from harness.openai_stub import Fault, OpenAIStub
@@ -333,6 +334,39 @@ def test_a_long_prompt_runs_as_a_background_job_and_its_reply_arrives(
         last_reply(page).locator(".content").inner_text()
     )
     assert problems.messages == []
+
+
+def test_genesis_own_401_and_429_reach_the_page_in_words(
+    page: Page, genesis_server: GenesisFactory, tmp_path: Path, problems: PageProblems
+) -> None:
+    # Not the upstream's errors passed on: the service's own key check and rate limiter.
+    key = new_key()
+    keys = tmp_path / "api-keys"
+    keys.write_text(key_line("browser", key) + "\n")
+    server = genesis_server({"GENESIS_API_KEYS_FILE": str(keys), "GENESIS_RATE_LIMIT_RPM": "1"})
+    page.goto(f"{server.url}/")
+    expect(page.get_by_text("Could not load the models")).to_contain_text(
+        "The server needs an API key (HTTP 401"
+    )
+    field = page.get_by_label("API key", exact=True)
+    field.fill("gsk_" + "w" * 43)
+    field.press("Enter")
+    expect(page.get_by_text("Could not load the models")).to_contain_text(
+        "The server refused the API key (HTTP 401: Incorrect API key provided."
+    )
+    field.fill(key)
+    field.press("Enter")
+    expect(page.get_by_label("Model", exact=True)).to_have_value("genesis-offline-demo")
+
+    send(page, "the one request this minute allows")
+    expect(last_reply(page).locator(".content")).to_contain_text("You said:")
+    send(page, "one too many")
+    expect(last_reply(page).get_by_role("alert")).to_have_text(
+        re.compile(r"^Too many requests \(HTTP 429: .+\)\. Try again in \d+ seconds?\.$")
+    )
+    # The browser logs each refused fetch; nothing else went wrong, and no key was logged.
+    assert all("Failed to load resource" in message for message in problems.messages)
+    assert not any(key in message for message in problems.messages)
 
 
 CONTRAST_RATIOS = """() => {
