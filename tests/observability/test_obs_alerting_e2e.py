@@ -1,10 +1,11 @@
 """End to end on real servers: real `genesis serve` processes (a faulty stable track, a healthy
 canary) talking to an OpenAI-compatible upstream stub, a real Prometheus with the shipped rules,
-a real Alertmanager with the shipped config, and a webhook receiver standing in for Slack.
+a real Alertmanager with the shipped config, a webhook receiver standing in for Slack and a
+real SMTP server (aiosmtpd) as the on-call mailbox.
 
-Faults on: the availability page reaches "Slack". Rolled back (stable restarted with faults
-off, on the same ports, so Prometheus sees the same job and instance): the resolved message
-arrives. The SLO windows are compressed 60-fold (5m becomes 5s, 3d becomes 72m) so the test
+Faults on: the availability page reaches "Slack" and the mailbox. Rolled back (stable restarted
+with faults off, on the same ports, so Prometheus sees the same job and instance): the resolved
+message arrives. The SLO windows are compressed 60-fold (5m becomes 5s, 3d becomes 72m) so the test
 takes about a minute instead of hours; the rule logic is the shipped one. Every dashboard
 panel's query is run against the same Prometheus and must return data.
 """
@@ -30,6 +31,7 @@ from harness.openai_stub import Fault, OpenAIStub
 from harness.plugin import PrometheusFactory
 from harness.processes import ManagedProcess, free_port, require_binary
 from harness.prometheus import PrometheusServer, ScrapeJob
+from harness.smtp import SmtpReceiver
 from harness.webhook_receiver import Delivery, WebhookReceiver
 
 FIXTURE_SERVER = Path(__file__).parent / "obs_fixture_server.py"
@@ -70,15 +72,20 @@ def test_compress_shortens_windows_and_for_clauses() -> None:
     )
 
 
-def alertmanager_config(tmp_path: Path, slack_url: str) -> str:
+SMTP_PASSWORD = "smtp-test-password-0123456789"
+
+
+def alertmanager_config(tmp_path: Path, slack_url: str, smarthost: str) -> str:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "slack-webhook-url").write_text(slack_url)
-    (secrets / "smtp-password").write_text("not-a-real-password")
+    (secrets / "smtp-password").write_text(SMTP_PASSWORD)
     config = yaml.safe_load((MONITORING / "alertmanager" / "alertmanager.yml").read_text())
     config["templates"] = [str(MONITORING / "alertmanager" / "templates" / "*.tmpl")]
-    # Nothing listens there: email delivery fails and is logged, Slack still gets its message.
-    config["global"]["smtp_smarthost"] = f"127.0.0.1:{free_port()}"
+    # The shipped config, pointed at the loopback mailbox; AUTH over plain text is allowed
+    # only because it is 127.0.0.1 (Go's smtp.PlainAuth refuses it anywhere else).
+    config["global"]["smtp_smarthost"] = smarthost
+    config["global"]["smtp_require_tls"] = False
     config["route"].update(group_wait="1s", group_interval="1s")
     for receiver in config["receivers"]:
         for slack in receiver.get("slack_configs", []):
@@ -248,13 +255,14 @@ def panels_without_data(prometheus: PrometheusServer, job: str) -> list[tuple[st
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_fault_injection_pages_slack_and_resolves(
+def test_fault_injection_pages_slack_and_email_and_resolves(
     tmp_path: Path, prometheus_server: PrometheusFactory, genesis_server: GenesisFactory
 ) -> None:
     require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     stop = threading.Event()
     with (
         WebhookReceiver() as slack,
+        SmtpReceiver(login="alertmanager@example.com", password=SMTP_PASSWORD) as mailbox,
         OpenAIStub(log_path=tmp_path / "openai-stub.log", record=False) as upstream,
     ):
         stable = GenesisTrack(genesis_server, "stable", upstream)
@@ -263,7 +271,9 @@ def test_fault_injection_pages_slack_and_resolves(
         traffic = threading.Thread(
             target=drive_traffic, args=([stable, canary], fixture, stop), daemon=True
         )
-        alertmanager = AlertmanagerServer(tmp_path, alertmanager_config(tmp_path, slack.url()))
+        alertmanager = AlertmanagerServer(
+            tmp_path, alertmanager_config(tmp_path, slack.url(), mailbox.smarthost)
+        )
         try:
             alertmanager.start()
             stable.start(fault_error_rate=0.5)
@@ -289,6 +299,16 @@ def test_fault_injection_pages_slack_and_resolves(
             assert "burning its availability error budget fast" in text
             assert "Runbook: https://" in text
             assert fired.body["attachments"][0]["title"].endswith(f"{ALERT} (genesis)")
+            # The page goes to the on-call mailbox too, logged in with the password file.
+            mail = mailbox.wait_for(lambda m: "FIRING" in m.body(), timeout=60)
+            assert mail.recipients == ("oncall@example.com",)
+            assert mail.sender == "alertmanager@example.com"
+            assert mail.login == "alertmanager@example.com"
+            assert str(mail.message["Subject"]).endswith(f"{ALERT} (genesis)")
+            assert "burning its availability error budget fast" in mail.body()
+            assert "Runbook: https://" in mail.body()
+            assert f"<h2>{mail.message['Subject']}</h2>" in mail.body("html")
+            assert mailbox.refused_logins == 0
 
             # Every panel answers from the real Prometheus; all but the panels of service
             # features genesis serve does not have yet answer from genesis serve alone.
@@ -306,6 +326,7 @@ def test_fault_injection_pages_slack_and_resolves(
             stable.start(fault_error_rate=0.0)
             resolved = slack.wait_for(lambda d: is_slack_message(d, "RESOLVED"), timeout=120)
             assert resolved.body["attachments"][0]["color"] == "good"
+            mailbox.wait_for(lambda m: m.body().startswith("RESOLVED"), timeout=60)
         finally:
             stop.set()
             if traffic.is_alive():
