@@ -63,7 +63,7 @@ def test_openai_sdk_sync_streaming(genesis_server: GenesisFactory) -> None:
 def test_openai_sdk_async(genesis_server: GenesisFactory) -> None:
     url = genesis_server().url
 
-    async def scenario() -> tuple[str, str]:
+    async def scenario() -> None:
         async with openai.AsyncOpenAI(
             base_url=f"{url}/v1", api_key="unused", max_retries=0
         ) as client:
@@ -73,14 +73,26 @@ def test_openai_sdk_async(genesis_server: GenesisFactory) -> None:
                 messages=PROMPT,  # type: ignore[arg-type]
                 stream=True,
             )
-            pieces = [
-                chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices
-            ]
-            return whole.choices[0].message.content or "", "".join(pieces)
+            plain = [chunk async for chunk in stream]
+            counted = await client.chat.completions.create(
+                model=OFFLINE_MODEL,
+                messages=PROMPT,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            with_usage = [chunk async for chunk in counted]
+        text = whole.choices[0].message.content
+        assert text
+        for chunks in (plain, with_usage):
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+        # Usage only when asked for, in a last chunk without choices, as OpenAI sends it.
+        assert all(chunk.usage is None for chunk in plain)
+        assert with_usage[-1].choices == []
+        assert with_usage[-1].usage is not None
+        assert whole.usage is not None
+        assert with_usage[-1].usage.total_tokens == whole.usage.total_tokens
 
-    whole, streamed = asyncio.run(scenario())
-    assert whole
-    assert whole == streamed
+    asyncio.run(scenario())
 
 
 def test_openai_sdk_sees_openai_errors(genesis_server: GenesisFactory) -> None:
